@@ -1,5 +1,6 @@
 import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
+import { testServerMiddleware } from './test/server/middleware.mjs';
 
 // Headless Debian Chromium with WebGPU (SwiftShader where no GPU exists: correct, slow, no shader-f16).
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -8,6 +9,7 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export default {
   files: ['test/browser/**/*.test.ts', 'components/**/*.test.ts'],
   nodeResolve: { exportConditions: ['browser', 'production'] },
+  middleware: testServerMiddleware,
   plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'tsconfig.json' })],
   concurrency: 1,
   concurrentBrowsers: 1,
