@@ -1,0 +1,101 @@
+import type { BackendChoice, CapabilityReport, Precision, RecommendRequest } from './types.js';
+
+/** Weight bytes per parameter, scales of group-wise schemes (g32, f16 scale) included. */
+export const BYTES_PER_PARAM: Readonly<Record<Precision, number>> = {
+  f32: 4,
+  original: 4,
+  f16: 2,
+  q8: 1 + 2 / 32,
+  q4: 0.5 + 2 / 32,
+  q3: 0.375 + 2 / 128,
+  q2: 0.25 + 2 / 128,
+};
+
+const WASM32_LIMIT = 4 * 2 ** 30;
+// Activations, KV cache and scratch on top of the weights.
+const WORKING_SET_FACTOR = 1.25;
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  if (bytes >= 2 ** 10) return `${(bytes / 2 ** 10).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
+
+function formatParams(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)}B`;
+  if (n >= 1e6) return `${Math.round(n / 1e6)}M`;
+  if (n >= 1e3) return `${Math.round(n / 1e3)}K`;
+  return String(n);
+}
+
+interface Scored extends BackendChoice {
+  score: number;
+}
+
+/**
+ * Orders the backends for a model on the probed machine, best first, each with the reason for its
+ * place. Unusable backends are listed last with what stops them, so a UI can explain every ✗.
+ */
+export function recommendBackend(report: CapabilityReport, request: RecommendRequest = {}): BackendChoice[] {
+  const precision = request.precision ?? 'q4';
+  const params = request.paramCount ?? 0;
+  const weightBytes = params * BYTES_PER_PARAM[precision];
+  const need = weightBytes * WORKING_SET_FACTOR;
+  const size = params > 0 ? `${formatParams(params)} params at ${precision} ≈ ${formatBytes(weightBytes)}` : 'this model';
+  const deviceBytes = report.device.deviceMemoryGiB !== null ? report.device.deviceMemoryGiB * 2 ** 30 : null;
+  // Browsers cap deviceMemory at 8 GiB, so only a clearly oversized model is ruled out by it.
+  const tooBigForDevice = deviceBytes !== null && deviceBytes < 8 * 2 ** 30 && need > deviceBytes * 0.75;
+  const out: Scored[] = [];
+
+  const gpu = report.webgpu;
+  if (!gpu.available || !gpu.adapter) {
+    out.push({ backend: 'webgpu', usable: false, score: 0, reason: `webgpu: ${gpu.error ?? 'not available'}` });
+  } else if (!gpu.deviceCreated) {
+    out.push({ backend: 'webgpu', usable: false, score: 0, reason: `webgpu: adapter found but ${gpu.error ?? 'no device could be created'}` });
+  } else if (tooBigForDevice) {
+    out.push({ backend: 'webgpu', usable: false, score: 0, reason: `webgpu: ${size} needs ~${formatBytes(need)}, more than this device's ${report.device.deviceMemoryGiB} GiB allows` });
+  } else {
+    const a = gpu.adapter;
+    const name = [a.vendor, a.architecture || a.description].filter(Boolean).join(' ') || 'unnamed adapter';
+    const extras = [a.subgroups ? 'subgroups' : 'no subgroups', a.shaderF16 ? 'shader-f16' : 'no shader-f16'].join(', ');
+    if (a.isFallbackAdapter) {
+      out.push({ backend: 'webgpu', usable: true, score: 40, reason: `webgpu: fallback adapter (software: ${name}) — slower than wasm for ${size}` });
+    } else {
+      out.push({ backend: 'webgpu', usable: true, score: 100, reason: `webgpu: hardware adapter ${name} (${extras}) — fastest for ${size}` });
+    }
+  }
+
+  const w = report.wasm;
+  if (!w.supported) {
+    out.push({ backend: 'wasm', usable: false, score: 0, reason: 'wasm: WebAssembly is not available in this context' });
+  } else if (!w.simd) {
+    out.push({ backend: 'wasm', usable: false, score: 0, reason: 'wasm: no 128-bit SIMD, which the engine\'s wasm kernels require' });
+  } else if (need > WASM32_LIMIT) {
+    out.push({ backend: 'wasm', usable: false, score: 0, reason: `wasm: ${size} needs ~${formatBytes(need)}, beyond the 4 GiB of 32-bit WebAssembly memory` });
+  } else if (tooBigForDevice) {
+    out.push({ backend: 'wasm', usable: false, score: 0, reason: `wasm: ${size} needs ~${formatBytes(need)}, more than this device's ${report.device.deviceMemoryGiB} GiB allows` });
+  } else {
+    const cores = report.device.hardwareConcurrency;
+    const threads = w.threads
+      ? `SIMD, ${cores ?? 'several'} threads`
+      : `SIMD, single-threaded (${!w.crossOriginIsolated ? 'page is not cross-origin isolated: serve with COOP/COEP headers for threads' : 'no shared memory'})`;
+    out.push({ backend: 'wasm', usable: true, score: w.threads ? 60 : 50, reason: `wasm: ${threads}` });
+  }
+
+  const nn = report.webnn;
+  const nnContexts = (['cpu', 'gpu', 'npu'] as const).filter((d) => nn.contexts[d].created);
+  let nnReason: string;
+  if (!nn.api) nnReason = 'webnn: navigator.ml is not exposed by this browser';
+  else if (!nnContexts.length) {
+    const first = (['cpu', 'gpu', 'npu'] as const).map((d) => nn.contexts[d].error).find(Boolean);
+    nnReason = `webnn: no context could be created${first ? ` (${first})` : ''}`;
+  } else nnReason = `webnn: contexts for ${nnContexts.join(', ')} exist, but this build of accel has no WebNN backend`;
+  out.push({ backend: 'webnn', usable: false, score: 0, reason: nnReason });
+
+  out.push({ backend: 'cpu', usable: true, score: 10, reason: `cpu: plain JavaScript reference kernels — works everywhere, the slowest choice${params > 50e6 ? ` (impractical for ${formatParams(params)} params)` : ''}` });
+
+  return out
+    .sort((x, y) => Number(y.usable) - Number(x.usable) || y.score - x.score)
+    .map(({ backend, usable, reason }) => ({ backend, usable, reason }));
+}
