@@ -51,7 +51,7 @@ export const styles = [
     }
     [part~='cards'] {
       display: grid;
-      grid-template-columns: repeat(auto-fit, minmax(min(100%, 260px), 1fr));
+      grid-template-columns: repeat(auto-fit, minmax(min(100%, 240px), 1fr));
       gap: var(--_gap);
     }
     [part~='card'] {
@@ -61,8 +61,12 @@ export const styles = [
       padding: 10px 12px;
       min-width: 0;
     }
-    [part~='card-recommendation'] {
+    [part~='card-recommendation'],
+    [part~='card-limits'] {
       grid-column: 1 / -1;
+    }
+    dl.limits {
+      grid-template-columns: repeat(auto-fill, minmax(min(100%, 200px), max-content) minmax(90px, 1fr));
     }
     dl {
       display: grid;

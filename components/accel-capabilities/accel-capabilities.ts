@@ -14,6 +14,7 @@ const MODEL_TYPES: readonly ModelType[] = ['text-generation', 'feature-extractio
  * whether WebNN contexts can be created, the WebAssembly features, cores, memory and storage, and which
  * backend the engine recommends for a model of a given size — each with a clear ✓ or ✗ and the reason.
  *
+ * @tagname accel-capabilities
  * @summary Device capability report with a recommended backend.
  *
  * @attr compact - Denser layout with only the key rows.
@@ -32,8 +33,16 @@ const MODEL_TYPES: readonly ModelType[] = ['text-generation', 'feature-extractio
  * @csspart loading - The text shown while probing.
  * @csspart error - The message shown when probing failed.
  * @csspart cards - The grid holding the cards.
- * @csspart card - Every card (also `card-webgpu`, `card-webnn`, `card-wasm`, `card-device`, `card-recommendation`).
+ * @csspart card - Every card.
+ * @csspart card-webgpu - The WebGPU card.
+ * @csspart card-webnn - The WebNN card.
+ * @csspart card-wasm - The WebAssembly card.
+ * @csspart card-device - The device card.
+ * @csspart card-recommendation - The recommended-backend card.
+ * @csspart card-limits - The WebGPU limits card (with `show-limits`).
  * @csspart card-title - Each card's heading.
+ * @csspart limit-name - Name of a WebGPU limit (with `show-limits`).
+ * @csspart limit-value - Value of a WebGPU limit (with `show-limits`).
  * @csspart yes - A ✓ mark.
  * @csspart no - A ✗ mark.
  * @csspart warning - A caution next to a ✓ (e.g. a software adapter).
@@ -156,14 +165,16 @@ export class AccelCapabilities extends AccelElement {
               ${this.#flag('subgroups', a.subgroups)}
               ${this.compact ? nothing : this.#flag('timestamp-query', a.timestampQuery)}
               ${this.compact ? nothing : this.#row('Max buffer', formatBytes(a.limits.maxBufferSize))}
-              ${this.showLimits ? this.#limits(a.limits) : nothing}`
+`
           : nothing}
         ${a && !g.deviceCreated && g.error ? this.#row('Problem', g.error) : nothing}
       </dl>
     </section>`;
   }
 
-  #limits(l: NonNullable<CapabilityReport['webgpu']['adapter']>['limits']): TemplateResult {
+  #limitsCard(r: CapabilityReport): TemplateResult | typeof nothing {
+    const l = r.webgpu.adapter?.limits;
+    if (!this.showLimits || !l) return nothing;
     const rows: [string, string][] = [
       ['maxStorageBufferBindingSize', formatBytes(l.maxStorageBufferBindingSize)],
       ['maxBufferSize', formatBytes(l.maxBufferSize)],
@@ -172,9 +183,16 @@ export class AccelCapabilities extends AccelElement {
       ['maxComputeWorkgroupSize', `${l.maxComputeWorkgroupSizeX} × ${l.maxComputeWorkgroupSizeY} × ${l.maxComputeWorkgroupSizeZ}`],
       ['maxComputeWorkgroupsPerDimension', String(l.maxComputeWorkgroupsPerDimension)],
       ['maxStorageBuffersPerShaderStage', String(l.maxStorageBuffersPerShaderStage)],
+      ['maxBindGroups', String(l.maxBindGroups)],
+      ['minStorageBufferOffsetAlignment', String(l.minStorageBufferOffsetAlignment)],
       ['subgroup size', l.subgroupMinSize !== null ? `${l.subgroupMinSize}–${l.subgroupMaxSize}` : 'not reported'],
     ];
-    return html`${rows.map(([k, v]) => html`<dt class="mono" part="limit-name">${k}</dt><dd class="mono" part="limit-value">${v}</dd>`)}`;
+    return html`<section part="card card-limits" aria-labelledby="h-limits">
+      <h3 part="card-title" id="h-limits">WebGPU limits for ML</h3>
+      <dl class="limits">
+        ${rows.map(([k, v]) => html`<dt class="mono" part="limit-name">${k}</dt><dd class="mono" part="limit-value">${v}</dd>`)}
+      </dl>
+    </section>`;
   }
 
   #webnn(r: CapabilityReport): TemplateResult {
@@ -253,7 +271,7 @@ export class AccelCapabilities extends AccelElement {
       ${busy && !r ? html`<p part="loading">${this.#statusText()}</p>` : nothing}
       ${this.status === 'error' ? html`<p part="error" role="alert">${this.errorMessage}</p>` : nothing}
       ${r
-        ? html`<div part="cards">${this.#webgpu(r)} ${this.#webnn(r)} ${this.#wasm(r)} ${this.#device(r)} ${this.#recommendationCard()}</div>`
+        ? html`<div part="cards">${this.#webgpu(r)} ${this.#webnn(r)} ${this.#wasm(r)} ${this.#device(r)} ${this.#recommendationCard()} ${this.#limitsCard(r)}</div>`
         : nothing}
     </section>`;
   }
