@@ -1,0 +1,15 @@
+import type { Preview } from '@storybook/web-components-vite';
+import { setCustomElementsManifest } from '@storybook/web-components-vite';
+import manifest from '../dist/custom-elements.json';
+
+// Docs and controls come from the same manifest users get in the package.
+setCustomElementsManifest(manifest);
+
+const preview: Preview = {
+  parameters: {
+    controls: { expanded: true },
+    actions: { handles: ['accel-capabilities-ready', 'accel-error'] },
+  },
+};
+
+export default preview;
