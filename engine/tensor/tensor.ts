@@ -13,20 +13,29 @@ export interface TensorOwner {
   release(storage: StorageHandle): void;
 }
 
+// Reshaped views share one storage; it goes back to the backend when the last of them is disposed.
+interface SharedStorage {
+  handle: StorageHandle | null;
+  refs: number;
+}
+
 /**
  * An n-d array whose bytes live in one backend's memory. Tensors are created by backends (`upload`,
  * `empty`, or any op); moving data to the CPU is always an explicit, async `backend.download(t)`.
- * `dispose()` returns the storage to the backend (pooled on webgpu); using a disposed tensor throws.
+ * `dispose()` returns the storage to the backend (pooled on webgpu) once no reshaped view of it is
+ * alive; using a disposed tensor throws.
  */
 export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly backend: TensorOwner;
-  #storage: StorageHandle | null;
+  #shared: SharedStorage;
+  #alive = true;
 
-  constructor(backend: TensorOwner, storage: StorageHandle, shape: Shape, dtype: DType) {
+  constructor(backend: TensorOwner, storage: StorageHandle | SharedStorage, shape: Shape, dtype: DType) {
     this.backend = backend;
-    this.#storage = storage;
+    this.#shared = 'refs' in storage ? storage : { handle: storage, refs: 0 };
+    this.#shared.refs++;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
   }
@@ -45,43 +54,33 @@ export class Tensor {
   }
 
   get disposed(): boolean {
-    return this.#storage === null;
+    return !this.#alive;
   }
 
   /** The backend's handle; throws DisposedError after dispose(). */
   get storage(): StorageHandle {
-    if (this.#storage === null) throw new DisposedError(`Tensor [${this.shape.join(', ')}] ${this.dtype}`);
-    return this.#storage;
+    if (!this.#alive || this.#shared.handle === null) throw new DisposedError(`Tensor [${this.shape.join(', ')}] ${this.dtype}`);
+    return this.#shared.handle;
   }
 
-  /** A tensor sharing this one's storage with another shape of the same size (no copy). */
+  /**
+   * The same storage seen with another shape of the same size (no copy). The view and this tensor are
+   * disposed independently; the storage is released when both are.
+   */
   reshape(shape: Shape): Tensor {
-    const n = sizeOf(shape);
-    if (n !== this.size) throw new ShapeError('reshape', `cannot view [${this.shape.join(', ')}] as [${shape.join(', ')}]`);
-    return new TensorView(this, shape);
+    if (!this.#alive) throw new DisposedError(`Tensor [${this.shape.join(', ')}] ${this.dtype}`);
+    if (sizeOf(shape) !== this.size) throw new ShapeError('reshape', `cannot view [${this.shape.join(', ')}] as [${shape.join(', ')}]`);
+    return new Tensor(this.backend, this.#shared, shape, this.dtype);
   }
 
   dispose(): void {
-    if (this.#storage === null) return;
-    this.backend.release(this.#storage);
-    this.#storage = null;
-  }
-}
-
-/** A reshape: same storage, another shape; disposing the view leaves the base alone. */
-class TensorView extends Tensor {
-  readonly #base: Tensor;
-  constructor(base: Tensor, shape: Shape) {
-    super(base.backend, base.storage, shape, base.dtype);
-    this.#base = base;
-  }
-  override get storage(): StorageHandle {
-    return this.#base.storage;
-  }
-  override get disposed(): boolean {
-    return this.#base.disposed;
-  }
-  override dispose(): void {
-    /* views never own storage */
+    if (!this.#alive) return;
+    this.#alive = false;
+    const s = this.#shared;
+    if (--s.refs === 0 && s.handle !== null) {
+      const handle = s.handle;
+      s.handle = null;
+      this.backend.release(handle);
+    }
   }
 }
