@@ -13,7 +13,8 @@ export type AccelErrorCode =
   | 'invalid-argument'
   | 'disposed'
   | 'capabilities-failed'
-  | 'wasm-unavailable';
+  | 'wasm-unavailable'
+  | 'invalid-format';
 
 export interface AccelErrorOptions {
   cause?: unknown;
@@ -78,5 +79,20 @@ export class InvalidArgumentError extends AccelError {
 export class DisposedError extends AccelError {
   constructor(what: string) {
     super('disposed', `${what} was used after dispose().`);
+  }
+}
+
+/**
+ * A model file (safetensors, GGUF, config.json, tokenizer files…) that is malformed or unsupported.
+ * `byteOffset` points at the offending bytes when the problem has a position in the file.
+ */
+export class FormatError extends AccelError {
+  readonly fileName: string;
+  readonly byteOffset: number | undefined;
+  constructor(fileName: string, problem: string, options: AccelErrorOptions & { byteOffset?: number } = {}) {
+    const at = options.byteOffset === undefined ? '' : ` at byte ${options.byteOffset}`;
+    super('invalid-format', `${fileName}${at}: ${problem}`, options);
+    this.fileName = fileName;
+    this.byteOffset = options.byteOffset;
   }
 }
