@@ -1,0 +1,29 @@
+import type { Backend } from '../backends/backend.js';
+import type { ModelConfig } from '../formats/config.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface ForwardOptions {
+  /** Return logits for every position ([T, V]) instead of only the last one ([1, V]). */
+  allLogits?: boolean;
+}
+
+/** A decoder-only language model with its own KV cache on one backend. */
+export interface CausalLM {
+  readonly config: ModelConfig;
+  readonly backend: Backend;
+  readonly vocabSize: number;
+  /** Longest sequence the KV cache holds. */
+  readonly maxSequence: number;
+  /** Tokens already in the KV cache; the next forward continues from here. */
+  readonly position: number;
+  /**
+   * Runs `ids` (i32 values) through the model after the cached positions and appends them to the cache.
+   * Returns logits f32 [1, V] (last position) or [T, V] with allLogits. The caller disposes the result.
+   */
+  forward(ids: Int32Array, options?: ForwardOptions): Tensor;
+  /** Forgets the cache (or keeps its first `keep` positions). */
+  resetCache(keep?: number): void;
+  /** Bytes of weights and of the KV cache on the backend. */
+  memory(): { weightBytes: number; kvCacheBytes: number };
+  dispose(): void;
+}

@@ -1,0 +1,59 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { LlamaConfig } from '../formats/config.js';
+import { GgmlType, type GgufHeader, type GgufTensorInfo } from '../formats/gguf.js';
+import { ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../formats/gguf-llama.js';
+import { safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
+import type { PackedWeightData, WeightStore } from './weights.js';
+
+/** One safetensors file: its parsed header and the whole file's bytes. */
+export interface SafetensorsFile {
+  header: SafetensorsHeader;
+  bytes: Uint8Array;
+}
+
+/** Tensors of one or more safetensors shards, by name. */
+export function safetensorsStore(files: readonly SafetensorsFile[]): WeightStore {
+  const byName = new Map<string, { info: SafetensorsTensorInfo; file: SafetensorsFile }>();
+  for (const file of files) for (const info of file.header.tensors) byName.set(info.name, { info, file });
+  const get = (name: string) => {
+    const e = byName.get(name);
+    if (!e) throw new InvalidArgumentError(`No tensor "${name}" in ${files.map((f) => f.header.fileName).join(', ')}.`);
+    return e;
+  };
+  return {
+    has: (name) => byName.has(name),
+    shape: (name) => get(name).info.shape,
+    f32: (name) => {
+      const { info, file } = get(name);
+      return safetensorsToF32(info, file.bytes, 0, file.header.fileName);
+    },
+    packed: () => null,
+  };
+}
+
+// GGUF types that stay packed on the backend (the kernels read them directly); others become f32.
+const KEEP_PACKED = new Set<number>([GgmlType.Q8_0, GgmlType.Q4_0]);
+
+/** Tensors of a Llama-family GGUF file under their Hugging Face names; Q8_0/Q4_0 stay packed. */
+export function ggufStore(header: GgufHeader, bytes: Uint8Array, config: LlamaConfig): WeightStore {
+  const byName = new Map<string, GgufTensorInfo>();
+  for (const info of header.tensors) {
+    const hf = ggufToHfName(info.name);
+    if (hf) byName.set(hf, info);
+  }
+  const get = (name: string): GgufTensorInfo => {
+    const info = byName.get(name);
+    if (!info) throw new InvalidArgumentError(`No tensor for "${name}" in ${header.fileName}.`);
+    return info;
+  };
+  return {
+    has: (name) => byName.has(name),
+    shape: (name) => get(name).shape,
+    f32: (name) => ggufTensorF32(header, config, get(name), bytes, 0),
+    packed: (name): PackedWeightData | null => {
+      const info = get(name);
+      if (!KEEP_PACKED.has(info.type) || info.shape.length !== 2) return null;
+      return ggufTensorPacked(header, config, info, bytes, 0);
+    },
+  };
+}

@@ -1,0 +1,95 @@
+import type { Backend } from '../backends/backend.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { QuantizedTensor } from '../quant/quantized-tensor.js';
+import { disposeQuantized } from '../quant/quantized-tensor.js';
+import type { QuantFormat } from '../quant/layout.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** A weight W [N, K] already in the packed layout of engine/quant/layout.ts (e.g. repacked GGUF Q4_0). */
+export interface PackedWeightData {
+  readonly shape: readonly [number, number];
+  readonly format: QuantFormat;
+  readonly data: Uint32Array;
+  readonly scales: Uint32Array;
+  readonly mins?: Uint32Array | null;
+}
+
+/**
+ * Checkpoint tensors by Hugging Face name, whatever the file format: safetensors and GGUF readers both
+ * implement it, so each architecture reads one set of names.
+ */
+export interface WeightStore {
+  has(name: string): boolean;
+  shape(name: string): readonly number[];
+  /** The tensor as f32 (converted from f16/bf16 or dequantized). */
+  f32(name: string): Float32Array;
+  /** The tensor in the packed quantized layout when the checkpoint stores it so; null when it is float. */
+  packed(name: string): PackedWeightData | null;
+}
+
+/** A projection weight on a backend: float [N, K] or packed quantized. */
+export type LinearWeight = { kind: 'dense'; w: Tensor; n: number; k: number } | { kind: 'quantized'; q: QuantizedTensor; n: number; k: number };
+
+export function requireWeight(store: WeightStore, name: string, shape?: readonly number[]): void {
+  if (!store.has(name)) throw new InvalidArgumentError(`The checkpoint has no tensor "${name}"; is this the right architecture?`);
+  if (shape) {
+    const got = store.shape(name);
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+      throw new InvalidArgumentError(`Tensor "${name}" has shape [${got.join(', ')}], the config implies [${shape.join(', ')}].`);
+    }
+  }
+}
+
+export function uploadF32(backend: Backend, store: WeightStore, name: string, shape?: readonly number[]): Tensor {
+  requireWeight(store, name, shape);
+  return backend.upload(store.f32(name), store.shape(name), 'f32');
+}
+
+/** Uploads a [N, K] projection, keeping packed weights packed (the kernels dequantize on the fly). */
+export function uploadLinear(backend: Backend, store: WeightStore, name: string, n: number, k: number): LinearWeight {
+  requireWeight(store, name, [n, k]);
+  const p = store.packed(name);
+  if (p) return { kind: 'quantized', q: backend.uploadQuantized(p.format, p.shape, p.data, p.scales, p.mins ?? null), n, k };
+  return { kind: 'dense', w: backend.upload(store.f32(name), [n, k], 'f32'), n, k };
+}
+
+/** x [T, K] → x · Wᵀ [T, N]; T = 1 takes the matrix-vector path (decode). */
+export function linear(backend: Backend, x: Tensor, w: LinearWeight): Tensor {
+  const t = x.shape[0]!;
+  if (t === 1) {
+    const v = x.reshape([w.k]);
+    const y = w.kind === 'dense' ? backend.matvec(w.w, v) : backend.qmatvec(w.q, v);
+    v.dispose();
+    return reshapeOwned(y, [1, w.n]);
+  }
+  return w.kind === 'dense' ? backend.matmul(x, w.w, { transB: true }) : backend.qmatmul(x, w.q);
+}
+
+export function disposeLinear(w: LinearWeight): void {
+  if (w.kind === 'dense') w.w.dispose();
+  else disposeQuantized(w.q);
+}
+
+export function linearBytes(w: LinearWeight): number {
+  return w.kind === 'dense' ? w.w.byteLength : w.q.data.byteLength + w.q.scales.byteLength + (w.q.mins?.byteLength ?? 0);
+}
+
+/** `t` seen as `shape`, with `t` itself disposed: the caller owns only the result. */
+export function reshapeOwned(t: Tensor, shape: readonly number[]): Tensor {
+  const r = t.reshape(shape);
+  t.dispose();
+  return r;
+}
+
+/** Disposes every tensor given (intermediates of a forward pass). */
+export function free(...ts: Tensor[]): void {
+  for (const t of ts) t.dispose();
+}
+
+/** y + bias (broadcast over rows) when there is a bias; `y` is consumed. */
+export function addBias(backend: Backend, y: Tensor, bias: Tensor | null): Tensor {
+  if (!bias) return y;
+  const r = backend.add(y, bias);
+  y.dispose();
+  return r;
+}
