@@ -14,7 +14,18 @@ export type AccelErrorCode =
   | 'disposed'
   | 'capabilities-failed'
   | 'wasm-unavailable'
-  | 'invalid-format';
+  | 'invalid-format'
+  | 'network'
+  | 'http-status'
+  | 'bad-response'
+  | 'truncated'
+  | 'stalled'
+  | 'integrity'
+  | 'aborted'
+  | 'quota-exceeded'
+  | 'storage-failed'
+  | 'bad-source'
+  | 'file-not-found';
 
 export interface AccelErrorOptions {
   cause?: unknown;
@@ -94,5 +105,119 @@ export class FormatError extends AccelError {
     super('invalid-format', `${fileName}${at}: ${problem}`, options);
     this.fileName = fileName;
     this.byteOffset = options.byteOffset;
+  }
+}
+
+/** The request never produced a response (DNS, connection reset, CORS, offline). */
+export class NetworkError extends AccelError {
+  readonly url: string;
+  constructor(url: string, detail: string, options?: AccelErrorOptions) {
+    super('network', `Could not fetch ${url}: ${detail}. Check the address and your connection, then retry.`, options);
+    this.url = url;
+  }
+}
+
+/** The server answered with an HTTP status that is not a success. */
+export class HttpError extends AccelError {
+  readonly status: number;
+  readonly url: string;
+  constructor(status: number, url: string, statusText = '', options?: AccelErrorOptions) {
+    const hint = status === 404 ? 'the file does not exist there; check the source and file name'
+      : status === 416 ? 'the server refused the byte range; the file may have changed since it was cached or listed'
+      : status >= 500 ? 'the server failed; retry later or use another source'
+      : 'check the address and your access rights';
+    super('http-status', `HTTP ${status}${statusText ? ` ${statusText}` : ''} for ${url}: ${hint}.`, options);
+    this.status = status;
+    this.url = url;
+  }
+}
+
+/** The server's answer contradicts the request (wrong Content-Range, impossible lengths). */
+export class BadResponseError extends AccelError {
+  readonly url: string;
+  constructor(url: string, detail: string, options?: AccelErrorOptions) {
+    super('bad-response', `Unexpected response from ${url}: ${detail}. The server or a proxy mishandles byte ranges; try another source.`, options);
+    this.url = url;
+  }
+}
+
+/** The body ended before the announced number of bytes arrived. */
+export class TruncatedError extends AccelError {
+  readonly url: string;
+  readonly expectedBytes: number;
+  readonly receivedBytes: number;
+  constructor(url: string, expectedBytes: number, receivedBytes: number, options?: AccelErrorOptions) {
+    super('truncated', `Download of ${url} was cut short: ${receivedBytes} of ${expectedBytes} bytes arrived. Retry; if it persists the server is sending a broken file.`, options);
+    this.url = url;
+    this.expectedBytes = expectedBytes;
+    this.receivedBytes = receivedBytes;
+  }
+}
+
+/** No byte arrived for longer than the stall timeout. */
+export class StalledError extends AccelError {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly receivedBytes: number;
+  constructor(url: string, timeoutMs: number, receivedBytes: number, options?: AccelErrorOptions) {
+    super('stalled', `Download of ${url} stalled: no data for ${timeoutMs} ms after ${receivedBytes} bytes. Retry, or raise the stall timeout on a slow connection.`, options);
+    this.url = url;
+    this.timeoutMs = timeoutMs;
+    this.receivedBytes = receivedBytes;
+  }
+}
+
+/** Bytes do not match the hash the user or the CID promised. */
+export class IntegrityError extends AccelError {
+  readonly algorithm: string;
+  readonly expected: string;
+  readonly actual: string;
+  /** The IPFS CID whose block failed, when the check was content addressing. */
+  readonly cid: string | undefined;
+  constructor(what: string, algorithm: string, expected: string, actual: string, cid?: string) {
+    super('integrity', `${what} failed its ${algorithm} check${cid ? ` for CID ${cid}` : ''}: expected ${expected}, got ${actual}. The bytes were not used or cached; try another source or gateway.`);
+    this.algorithm = algorithm;
+    this.expected = expected;
+    this.actual = actual;
+    this.cid = cid;
+  }
+}
+
+/** The caller aborted; `name` is 'AbortError' like the DOM's so generic abort checks work too. */
+export class AbortError extends AccelError {
+  constructor(what: string, options?: AccelErrorOptions) {
+    super('aborted', `${what} was aborted.`, options);
+  }
+}
+
+/** Storage is full (QuotaExceededError); the work goes on without caching. */
+export class QuotaError extends AccelError {
+  readonly bytes: number;
+  constructor(what: string, bytes: number, options?: AccelErrorOptions) {
+    super('quota-exceeded', `Not enough storage to cache ${what} (${bytes} bytes); it was loaded without caching. Free space with cache.clear() or delete old models.`, options);
+    this.bytes = bytes;
+  }
+}
+
+/** The cache store failed for a reason other than quota (blocked upgrade, private mode, I/O). */
+export class StorageError extends AccelError {
+  constructor(detail: string, options?: AccelErrorOptions) {
+    super('storage-failed', `Model cache unavailable: ${detail}. Loading continues without the cache.`, options);
+  }
+}
+
+/** The model source string or object cannot be used. */
+export class SourceError extends AccelError {
+  constructor(detail: string, options?: AccelErrorOptions) {
+    super('bad-source', `Invalid model source: ${detail}.`, options);
+  }
+}
+
+/** A file asked for is not part of a local or content-addressed source. */
+export class FileNotFoundError extends AccelError {
+  readonly file: string;
+  constructor(file: string, where: string) {
+    super('file-not-found', `"${file}" is not in ${where}. Check the file name or add the file to the selection.`);
+    this.file = file;
   }
 }

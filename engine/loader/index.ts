@@ -1,0 +1,11 @@
+export { ModelLoader, loadFiles } from './loader.js';
+export type { ChunkEvent, FileSpec, LoadCallOptions, LoadedFile, LoaderOptions, LoadPhase, LoadProgress } from './loader.js';
+export { createSource, encodeFilePath, FileSource, HttpSource, HubSource, DEFAULT_HUB_BASE } from './sources.js';
+export type { ByteRange, ModelSource, OpenedFile, OpenOptions, SourceFile, SourceInput, SourceOptions } from './sources.js';
+export { IpfsSource, parseCid } from './ipfs.js';
+export type { IpfsOptions } from './ipfs.js';
+export { fetchRange, readAll, DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_MS, DEFAULT_STALL_TIMEOUT_MS } from './http.js';
+export type { HttpOptions, RangeBody, RequestOptions } from './http.js';
+export { AutoStore, CacheApiStore, IdbStore, MemoryStore, ModelCache } from './cache.js';
+export type { CachedBody, CacheEntryInfo, CacheStore, CacheUsage } from './cache.js';
+export { sha256Hex, verifyBlock } from './integrity.js';
