@@ -264,10 +264,10 @@ export function parseModelConfig(input: string | unknown, fileName = 'config.jso
   let json: unknown = input;
   if (typeof input === 'string') {
     try { json = JSON.parse(input); } catch (cause) {
-      throw new FormatError(fileName, `is not valid JSON (${(cause as Error).message}).`, { cause });
+      throw new FormatError(fileName, `the file is not valid JSON (${(cause as Error).message}); it is truncated or corrupt.`, { cause });
     }
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new FormatError(fileName, 'must be a JSON object.');
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new FormatError(fileName, 'the file must hold a JSON object.');
   const f = new Fields(Object.freeze({ ...(json as Record<string, unknown>) }), fileName);
   const modelType = f.json['model_type'];
   if (typeof modelType !== 'string') f.fail(`"model_type" is missing; it must name the architecture (${SUPPORTED_MODEL_TYPES.join(', ')}).`);

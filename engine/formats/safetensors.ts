@@ -261,10 +261,10 @@ export function parseSafetensorsIndex(input: string | unknown, fileName = 'model
   let json: unknown = input;
   if (typeof input === 'string') {
     try { json = JSON.parse(input); } catch (cause) {
-      throw new FormatError(fileName, `is not valid JSON (${(cause as Error).message}).`, { cause });
+      throw new FormatError(fileName, `the file is not valid JSON (${(cause as Error).message}); it is truncated or corrupt.`, { cause });
     }
   }
-  if (!isPlainObject(json)) throw new FormatError(fileName, 'must be a JSON object with a "weight_map".');
+  if (!isPlainObject(json)) throw new FormatError(fileName, 'the file must hold a JSON object with a "weight_map".');
   const { weight_map: wm, metadata } = json;
   if (metadata !== undefined && !isPlainObject(metadata)) throw new FormatError(fileName, '"metadata" must be an object.');
   if (!isPlainObject(wm)) throw new FormatError(fileName, '"weight_map" must be an object mapping tensor names to shard file names.');

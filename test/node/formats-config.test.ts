@@ -67,7 +67,7 @@ test('config: gpt2 and bert', () => {
 
 test('config: missing and odd fields give clear errors', () => {
   expectFormatError(() => parseModelConfig('{'), /not valid JSON/);
-  expectFormatError(() => parseModelConfig([]), /must be a JSON object/);
+  expectFormatError(() => parseModelConfig([]), /must hold a JSON object/);
   expectFormatError(() => parseModelConfig({}), /"model_type" is missing/);
   expectFormatError(() => parseModelConfig({ model_type: 't5' }), /model_type "t5" is not supported; supported: llama, mistral, qwen2, gpt2, bert/);
   const { hidden_size: _, ...noHidden } = llama;
