@@ -1,0 +1,136 @@
+import type { KernelDef } from '../kernel-def.js';
+import { REDUCE_256, WG_INDEX } from './common.wgsl.js';
+
+/** Keys per split of the sequence: one workgroup scores one chunk for one (query, head). */
+export const ATTN_CHUNK = 256;
+
+const PARAMS = /* wgsl */ `
+struct P { t: u32, hq: u32, hkv: u32, s: u32, past: u32, chunks: u32, causal: u32, scale: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+`;
+
+/**
+ * Split-K attention, pass 1. Workgroup (t, h, c) scores keys [c·256, c·256 + 256) of kv head h / (Hq/Hkv)
+ * against query t, and writes the chunk's online-softmax state part [(t·Hq + h)·chunks + c] = (m, l, acc[Dh]):
+ * m = max score, l = Σ exp(score − m), acc = Σ exp(score − m) · v. Keys past the causal limit count as absent;
+ * a chunk with none writes l = 0. Specialised on Dh (vec4 loads when Dh % 4 == 0).
+ */
+export function attentionPartialKernel(dh: number): KernelDef {
+  const vec = dh % 4 === 0;
+  const groups = Math.max(1, Math.floor(256 / dh));
+  const dot = vec
+    ? `for (var d = 0u; d < ${dh / 4}u; d = d + 1u) {
+      let qv = vec4<f32>(qs[4u * d], qs[4u * d + 1u], qs[4u * d + 2u], qs[4u * d + 3u]);
+      acc = acc + dot(qv, k4[kbase / 4u + d]);
+    }`
+    : `for (var d = 0u; d < ${dh}u; d = d + 1u) { acc = acc + qs[d] * k[kbase + d]; }`;
+  return {
+    key: `attn-part:${dh}`,
+    bindings: ['read', 'read', 'read', 'rw'],
+    code: /* wgsl */ `${PARAMS}
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> ${vec ? 'k4: array<vec4<f32>>' : 'k: array<f32>'};
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> part: array<f32>;
+${WG_INDEX}
+${REDUCE_256}
+const DH: u32 = ${dh}u;
+const G: u32 = ${groups}u;
+var<workgroup> qs: array<f32, ${dh}>;
+var<workgroup> ps: array<f32, 256>;
+var<workgroup> accs: array<f32, ${Math.max(256, dh)}>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = wgIndex(wid, nwg);
+  if (idx >= p.t * p.hq * p.chunks) { return; }
+  let c = idx % p.chunks;
+  let th = idx / p.chunks;
+  let h = th % p.hq;
+  let t = th / p.hq;
+  let kvh = h / (p.hq / p.hkv);
+  let total = p.past + p.t;
+  let limit = select(total, min(p.past + t + 1u, total), p.causal != 0u);
+  let s0 = c * 256u;
+  let out = idx * (DH + 2u);
+  if (s0 >= limit) {
+    for (var d = lid; d < DH + 2u; d = d + 256u) { part[out + d] = select(0.0, -3.0e38, d == 0u); }
+    return;
+  }
+  let count = min(256u, limit - s0);
+  for (var d = lid; d < DH; d = d + 256u) { qs[d] = q[th * DH + d] * p.scale; }
+  workgroupBarrier();
+  var score = -3.0e38;
+  if (lid < count) {
+    let kbase = (kvh * p.s + s0 + lid) * DH;
+    var acc = 0.0;
+    ${dot}
+    score = acc;
+  }
+  let m = reduceMax(score, lid);
+  let e = select(0.0, exp(score - m), lid < count);
+  ps[lid] = e;
+  let l = reduceSum(e, lid);
+  // ps is visible: reduceSum ends on a barrier
+  let vbase = (kvh * p.s + s0) * DH;
+  for (var d0 = 0u; d0 < DH; d0 = d0 + 256u) {
+    let g = lid / min(DH, 256u);
+    let d = d0 + lid % min(DH, 256u);
+    var a = 0.0;
+    if (g < G && d < DH) {
+      for (var j = g; j < count; j = j + G) { a = a + ps[j] * v[vbase + j * DH + d]; }
+    }
+    if (g < G) { accs[g * min(DH, 256u) + lid % min(DH, 256u)] = a; }
+    workgroupBarrier();
+    if (lid < min(DH, 256u) && d0 + lid < DH) {
+      var sum = 0.0;
+      for (var gg = 0u; gg < G; gg = gg + 1u) { sum = sum + accs[gg * min(DH, 256u) + lid]; }
+      part[out + 2u + d0 + lid] = sum;
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { part[out] = m; part[out + 1u] = l; }
+}
+`,
+  };
+}
+
+/** Pass 2: merges the chunk states of each (t, h) into out [T, Hq, Dh] = Σ acc_c e^(m_c − M) / Σ l_c e^(m_c − M). */
+export function attentionCombineKernel(dh: number): KernelDef {
+  return {
+    key: `attn-combine:${dh}`,
+    bindings: ['read', 'rw'],
+    code: /* wgsl */ `${PARAMS}
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> o: array<f32>;
+${WG_INDEX}
+const DH: u32 = ${dh}u;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let th = wgIndex(wid, nwg);
+  if (th >= p.t * p.hq) { return; }
+  let base = th * p.chunks * (DH + 2u);
+  var mx = -3.0e38;
+  for (var c = 0u; c < p.chunks; c = c + 1u) {
+    let rec = base + c * (DH + 2u);
+    if (part[rec + 1u] > 0.0) { mx = max(mx, part[rec]); }
+  }
+  var l = 0.0;
+  for (var c = 0u; c < p.chunks; c = c + 1u) {
+    let rec = base + c * (DH + 2u);
+    let lc = part[rec + 1u];
+    if (lc > 0.0) { l = l + lc * exp(part[rec] - mx); }
+  }
+  let inv = 1.0 / l;
+  for (var d = lid; d < DH; d = d + 64u) {
+    var a = 0.0;
+    for (var c = 0u; c < p.chunks; c = c + 1u) {
+      let rec = base + c * (DH + 2u);
+      let lc = part[rec + 1u];
+      if (lc > 0.0) { a = a + part[rec + 2u + d] * exp(part[rec] - mx); }
+    }
+    o[th * DH + d] = a * inv;
+  }
+}
+`,
+  };
+}

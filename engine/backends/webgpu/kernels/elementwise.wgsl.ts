@@ -1,0 +1,207 @@
+import type { KernelDef } from '../kernel-def.js';
+import { WG_INDEX } from './common.wgsl.js';
+
+export type UnaryOp = 'silu' | 'gelu-tanh' | 'gelu-erf';
+
+const BODY: Record<UnaryOp, string> = {
+  silu: 'return v / (1.0 + exp(-v));',
+  // tanh through exp with a clamped argument: some drivers return NaN from tanh() for large |u|
+  'gelu-tanh': `
+  let u = clamp(0.7978845608028654 * (v + 0.044715 * v * v * v), -15.0, 15.0);
+  let e = exp(2.0 * u);
+  return 0.5 * v * (1.0 + (e - 1.0) / (e + 1.0));`,
+  'gelu-erf': 'return 0.5 * v * (1.0 + erf(v * 0.7071067811865476));',
+};
+
+/**
+ * erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), odd-extended; WGSL has no erf builtin.
+ */
+const ERF = /* wgsl */ `
+fn erf(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  let y = 1.0 - poly * exp(-a * a);
+  return select(y, -y, x < 0.0);
+}
+`;
+
+/** out[i] = f(x[i]) over n elements; one element per invocation on a 2-d grid of 256-wide workgroups. */
+export function unaryKernel(op: UnaryOp): KernelDef {
+  return {
+    key: `unary:${op}`,
+    bindings: ['read', 'rw'],
+    code: /* wgsl */ `
+struct P { n: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+${WG_INDEX}
+${op === 'gelu-erf' ? ERF : ''}
+fn f(v: f32) -> f32 { ${BODY[op]} }
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = wgIndex(wid, nwg) * 256u + lid;
+  if (i < p.n) { y[i] = f(x[i]); }
+}
+`,
+  };
+}
+
+export type BinaryOp = 'add' | 'mul';
+
+/** Most ranks a broadcast binary op takes after collapsing mergeable axes. */
+export const BINARY_MAX_RANK = 8;
+
+/**
+ * out = a ∘ b with NumPy broadcasting. 'same': equal shapes, no index math. 'general': out index decomposed
+ * along `shape` (innermost last) and mapped through per-operand strides (0 on broadcast axes).
+ */
+export function binaryKernel(op: BinaryOp, mode: 'same' | 'general'): KernelDef {
+  const sym = op === 'add' ? '+' : '*';
+  const index = mode === 'same'
+    ? 'let ia = i; let ib = i;'
+    : `var rem = i; var ia = 0u; var ib = 0u;
+  for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {
+    let size = p.shape[d / 4][d % 4];
+    let c = rem % size;
+    rem = rem / size;
+    ia = ia + c * p.sa[d / 4][d % 4];
+    ib = ib + c * p.sb[d / 4][d % 4];
+  }`;
+  return {
+    key: `binary:${op}:${mode}`,
+    bindings: ['read', 'read', 'rw'],
+    code: /* wgsl */ `
+struct P { n: u32, rank: u32, pad0: u32, pad1: u32, shape: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${WG_INDEX}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = wgIndex(wid, nwg) * 256u + lid;
+  if (i >= p.n) { return; }
+  ${index}
+  y[i] = a[ia] ${sym} b[ib];
+}
+`,
+  };
+}
+
+/** out [T, D] = table[ids[t], :], zeros for ids outside [0, V). */
+export function embeddingKernel(): KernelDef {
+  return {
+    key: 'embedding',
+    bindings: ['read', 'read', 'rw'],
+    code: /* wgsl */ `
+struct P { t: u32, d: u32, v: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> table: array<f32>;
+@group(0) @binding(2) var<storage, read> ids: array<i32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${WG_INDEX}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = wgIndex(wid, nwg) * 256u + lid;
+  if (i >= p.t * p.d) { return; }
+  let row = i / p.d;
+  let id = ids[row];
+  var v = 0.0;
+  if (id >= 0 && u32(id) < p.v) { v = table[u32(id) * p.d + i % p.d]; }
+  y[i] = v;
+}
+`,
+  };
+}
+
+/**
+ * Rotary embedding, x [T, H, Dh] → y. Pair p of the first rd dims turns by ((pos0 + t) / scale) · ratio^p, ratio = θ^(−2/rd);
+ * the angle is reduced to turns with fract() before sin/cos so large positions keep their precision.
+ */
+export function ropeKernel(): KernelDef {
+  return {
+    key: 'rope',
+    bindings: ['read', 'rw'],
+    code: /* wgsl */ `
+struct P { t: u32, h: u32, dh: u32, rd: u32, pos0: u32, interleaved: u32, invScale: f32, ratio: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+${WG_INDEX}
+${COS_SIN_TURNS}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = wgIndex(wid, nwg) * 256u + lid;
+  if (i >= p.t * p.h * p.dh) { return; }
+  let d = i % p.dh;
+  let row = i - d;
+  if (d >= p.rd) { y[i] = x[i]; return; }
+  let half = p.rd / 2u;
+  var pair: u32; var i0: u32; var i1: u32;
+  if (p.interleaved != 0u) { pair = d / 2u; i0 = row + 2u * pair; i1 = i0 + 1u; }
+  else { pair = select(d - half, d, d < half); i0 = row + pair; i1 = i0 + half; }
+  let pos = f32(p.pos0 + i / (p.h * p.dh)) * p.invScale;
+  // θ^(−2·pair/rd) = ratio^pair by squaring: exp2/pow lose ~1e-3 relative on some GPUs
+  var invFreq = 1.0;
+  var base = p.ratio;
+  for (var e = pair; e > 0u; e = e >> 1u) {
+    if ((e & 1u) == 1u) { invFreq = invFreq * base; }
+    base = base * base;
+  }
+  let cs = cosSinTurns(fract(pos * (invFreq * 0.15915494309189535)));
+  let c = cs.x;
+  let s = cs.y;
+  let x0 = x[i0];
+  let x1 = x[i1];
+  y[i] = select(x1 * c + x0 * s, x0 * c - x1 * s, i == i0);
+}
+`,
+  };
+}
+
+/**
+ * (cos, sin) of 2π·turns for turns in [0, 1): quadrant reduction, then Taylor series on [−π/4, π/4] (error
+ * < 1e-8). The builtins are only required to reach 2^-11 absolute accuracy, which rope cannot afford.
+ */
+const COS_SIN_TURNS = /* wgsl */ `
+fn cosSinTurns(turns: f32) -> vec2<f32> {
+  let r = turns * 4.0;
+  let q = round(r);
+  let x = (r - q) * 1.5707963267948966;
+  let x2 = x * x;
+  let s = x * (1.0 + x2 * (-1.0 / 6.0 + x2 * (1.0 / 120.0 + x2 * (-1.0 / 5040.0 + x2 * (1.0 / 362880.0)))));
+  let c = 1.0 + x2 * (-0.5 + x2 * (1.0 / 24.0 + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40320.0 + x2 * (-1.0 / 3628800.0)))));
+  switch (u32(q) & 3u) {
+    case 0u: { return vec2<f32>(c, s); }
+    case 1u: { return vec2<f32>(-s, c); }
+    case 2u: { return vec2<f32>(-c, -s); }
+    default: { return vec2<f32>(s, -c); }
+  }
+}
+`;
+
+/** Writes x [T, Hkv, Dh] into cache [Hkv, S, Dh] at positions offset … offset + T − 1. */
+export function kvWriteKernel(): KernelDef {
+  return {
+    key: 'kv-write',
+    bindings: ['read', 'rw'],
+    code: /* wgsl */ `
+struct P { t: u32, hkv: u32, dh: u32, s: u32, offset: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cache: array<f32>;
+${WG_INDEX}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = wgIndex(wid, nwg) * 256u + lid;
+  if (i >= p.t * p.hkv * p.dh) { return; }
+  let d = i % p.dh;
+  let h = (i / p.dh) % p.hkv;
+  let t = i / (p.dh * p.hkv);
+  cache[(h * p.s + p.offset + t) * p.dh + d] = x[i];
+}
+`,
+  };
+}

@@ -1,0 +1,83 @@
+import type { KernelDef } from '../kernel-def.js';
+import { REDUCE_256, WG_INDEX } from './common.wgsl.js';
+
+const HEAD = /* wgsl */ `
+struct P { rows: u32, d: u32, eps: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+${WG_INDEX}
+${REDUCE_256}
+`;
+
+const ENTRY = '@compute @workgroup_size(256)\nfn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>)';
+
+/** x [rows, D] → x / sqrt(mean(x²) + eps) · w; one workgroup per row. */
+export function rmsNormKernel(): KernelDef {
+  return {
+    key: 'rms-norm',
+    bindings: ['read', 'read', 'rw'],
+    code: /* wgsl */ `${HEAD}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${ENTRY} {
+  let row = wgIndex(wid, nwg);
+  if (row >= p.rows) { return; }
+  let off = row * p.d;
+  var ss = 0.0;
+  for (var i = lid; i < p.d; i = i + 256u) { let v = x[off + i]; ss = ss + v * v; }
+  let inv = inverseSqrt(reduceSum(ss, lid) / f32(p.d) + p.eps);
+  for (var i = lid; i < p.d; i = i + 256u) { y[off + i] = x[off + i] * inv * w[i]; }
+}
+`,
+  };
+}
+
+/** x [rows, D] → (x − mean) / sqrt(var + eps) · w + b, biased variance from a second pass. */
+export function layerNormKernel(): KernelDef {
+  return {
+    key: 'layer-norm',
+    bindings: ['read', 'read', 'read', 'rw'],
+    code: /* wgsl */ `${HEAD}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${ENTRY} {
+  let row = wgIndex(wid, nwg);
+  if (row >= p.rows) { return; }
+  let off = row * p.d;
+  var s = 0.0;
+  for (var i = lid; i < p.d; i = i + 256u) { s = s + x[off + i]; }
+  let mean = reduceSum(s, lid) / f32(p.d);
+  var q = 0.0;
+  for (var i = lid; i < p.d; i = i + 256u) { let c = x[off + i] - mean; q = q + c * c; }
+  let inv = inverseSqrt(reduceSum(q, lid) / f32(p.d) + p.eps);
+  for (var i = lid; i < p.d; i = i + 256u) { y[off + i] = (x[off + i] - mean) * inv * w[i] + b[i]; }
+}
+`,
+  };
+}
+
+/** Stable softmax along rows of x [rows, D]: max, Σ exp(x − max), then normalise; one workgroup per row. */
+export function softmaxKernel(): KernelDef {
+  return {
+    key: 'softmax',
+    bindings: ['read', 'rw'],
+    code: /* wgsl */ `${HEAD}
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+${ENTRY} {
+  let row = wgIndex(wid, nwg);
+  if (row >= p.rows) { return; }
+  let off = row * p.d;
+  var m = -3.4028234e38;
+  for (var i = lid; i < p.d; i = i + 256u) { m = max(m, x[off + i]); }
+  let mx = reduceMax(m, lid);
+  var s = 0.0;
+  for (var i = lid; i < p.d; i = i + 256u) { s = s + exp(x[off + i] - mx); }
+  let inv = 1.0 / reduceSum(s, lid);
+  for (var i = lid; i < p.d; i = i + 256u) { y[off + i] = exp(x[off + i] - mx) * inv; }
+}
+`,
+  };
+}

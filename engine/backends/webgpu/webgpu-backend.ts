@@ -1,0 +1,810 @@
+import { DeviceLostError, DisposedError, DTypeError, InvalidArgumentError, OutOfMemoryError, ShapeError } from '../../errors.js';
+import { dtypeOf, typedArrayFor, BYTES_PER_ELEMENT, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
+import { assertShape, broadcastShapes, broadcastStrides, shapesEqual, sizeOf, type Shape } from '../../tensor/shape.js';
+import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
+import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
+import type { QuantizedTensor } from '../../quant/quantized-tensor.js';
+import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
+import { BufferPool, STORAGE_USAGE, type GPUStorage } from './buffer-pool.js';
+import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
+import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
+import { UniformRing } from './uniform-ring.js';
+import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, ropeKernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
+import { layerNormKernel, rmsNormKernel, softmaxKernel } from './kernels/norm.wgsl.js';
+import { ATTN_CHUNK, attentionCombineKernel, attentionPartialKernel } from './kernels/attention.wgsl.js';
+import { ARGMAX_CHUNK, TOPK_BLOCK, argmaxKernel, topkBlockKernel, topkInitKernel, topkStepKernel, topkTakeKernel } from './kernels/select.wgsl.js';
+import { matvecKernel, matvecRowsPerGroup, matvecUnits, type MatvecShape, type MatvecWeights } from './kernels/matvec.wgsl.js';
+import { TILE_LARGE, TILE_QUANT, TILE_SMALL, matmulKernel, type MatmulB, type MatmulTile } from './kernels/matmul.wgsl.js';
+
+const fmt = (shape: Shape): string => `[${shape.join(', ')}]`;
+
+/** Allocations from this size on are wrapped in an out-of-memory error scope. */
+const OOM_SCOPE_BYTES = 32 * 2 ** 20;
+const UNIFORM_SLOT = 256;
+const UNIFORM_SLOTS = 1024;
+/** Bind groups kept before the cache is cleared (they pin pooled buffers, which live until dispose anyway). */
+const BIND_GROUP_CACHE = 4096;
+
+interface Pipe {
+  readonly id: number;
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+}
+
+/** Knobs the benchmark and the performance lane turn; the defaults are what the ops use. */
+export interface WebGPUTuning {
+  /** Use subgroupAdd reductions in matvec/qmatvec when the device has `subgroups`. */
+  subgroups: boolean;
+  /** Invocations per row slot and rows per slot of (q)matvec; null = chosen from K. */
+  matvecTpr: number | null;
+  matvecRows: number | null;
+  /** f32 matmul tile; null = large tiles when M and N ≥ 128, else small. */
+  matmulTile: MatmulTile | null;
+}
+
+export interface WebGPUBackendInit {
+  device: GPUDevice;
+  /** Destroy the device on dispose() (true when the backend requested it itself). */
+  ownsDevice: boolean;
+  adapterInfo?: GPUAdapterInfo;
+}
+
+/**
+ * The WebGPU backend: hand-written WGSL kernels (./kernels), pooled buffers, cached pipelines and bind groups,
+ * and every op recorded into one command encoder (one compute pass until a copy or clear needs the encoder),
+ * submitted on flush()/download()/sync(). f32 math only; f16 data is read with unpack2x16float, never shader-f16.
+ */
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly device: GPUDevice;
+  readonly lost: Promise<DeviceLostError>;
+  readonly hasSubgroups: boolean;
+  readonly adapterInfo: GPUAdapterInfo | undefined;
+  readonly tuning: WebGPUTuning;
+
+  #ownsDevice: boolean;
+  #pool: BufferPool;
+  #staging: BufferPool;
+  #ring: UniformRing;
+  #pipes = new Map<string, Pipe>();
+  #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
+  #bindGroups = new Map<string, GPUBindGroup>();
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  /** Serial of the batch being recorded; buffers remember the batch that last touched them. */
+  #batch = 0;
+  #allocated = 0;
+  #peak = 0;
+  #lostError: DeviceLostError | null = null;
+  #lostRejection: Promise<never>;
+  #disposed = false;
+  #oomChecks: Promise<OutOfMemoryError | null>[] = [];
+  #validation: string[] = [];
+  #stats = { pipelinesCompiled: 0, pipelineHits: 0, bindGroupsCreated: 0, bindGroupHits: 0, dispatches: 0, submits: 0 };
+
+  constructor(init: WebGPUBackendInit) {
+    const device = init.device;
+    this.device = device;
+    this.#ownsDevice = init.ownsDevice;
+    this.adapterInfo = init.adapterInfo;
+    this.hasSubgroups = device.features.has('subgroups');
+    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matmulTile: null };
+    this.#pool = new BufferPool((size) => device.createBuffer({ size, usage: STORAGE_USAGE }));
+    this.#staging = new BufferPool((size) => device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST }));
+    this.#ring = new UniformRing(device, Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment), UNIFORM_SLOTS);
+    let rejectLost!: (e: DeviceLostError) => void;
+    this.#lostRejection = new Promise<never>((_, reject) => { rejectLost = reject; });
+    this.#lostRejection.catch(() => {});
+    this.lost = device.lost.then((info) => {
+      // dispose() destroys an owned device: that is no loss to report, so `lost` then stays pending
+      if (this.#disposed) return new Promise<DeviceLostError>(() => {});
+      const err = new DeviceLostError(String(info.reason ?? 'unknown'), info.message ?? '');
+      this.#lostError = err;
+      this.#encoder = null;
+      this.#pass = null;
+      rejectLost(err);
+      return err;
+    });
+    try {
+      device.addEventListener('uncapturederror', (ev) => {
+        const e = (ev as GPUUncapturedErrorEvent).error;
+        if (this.#validation.length < 32) this.#validation.push(e.message);
+      });
+    } catch {
+      // Some bindings lack EventTarget on the device; errors then only show up as wrong results.
+    }
+  }
+
+  // ---- diagnostics ----------------------------------------------------------------------------------
+
+  /** Counters for tests and benchmarks: pipelines compiled vs reused, bind groups, dispatches, submits. */
+  stats(): Readonly<{ pipelinesCompiled: number; pipelineHits: number; bindGroupsCreated: number; bindGroupHits: number; dispatches: number; submits: number }> {
+    return { ...this.#stats };
+  }
+
+  /** Uncaptured WebGPU errors seen so far (validation or compile errors: a bug if not empty). */
+  gpuErrors(): readonly string[] {
+    return [...this.#validation];
+  }
+
+  // ---- memory ---------------------------------------------------------------------------------------
+
+  upload(data: AnyTypedArray, shape: Shape, dtype: DType = dtypeOf(data)): Tensor {
+    this.#alive();
+    assertShape(shape, 'upload');
+    if (dtypeOf(data) !== dtype) throw new DTypeError('upload', `${data.constructor.name} cannot hold dtype ${dtype}`);
+    if (sizeOf(shape) !== data.length) throw new ShapeError('upload', `shape ${fmt(shape)} holds ${sizeOf(shape)} elements, data has ${data.length}`);
+    const t = this.#alloc(shape, dtype);
+    const s = t.storage as GPUStorage;
+    // queue.writeBuffer runs before the recorded work: a buffer that work still touches must see it submitted first
+    if (s.lastBatch === this.#batch && this.#encoder !== null) this.flush();
+    const bytes = data.byteLength;
+    if (bytes > 0) {
+      if (bytes % 4 === 0) {
+        this.device.queue.writeBuffer(s.buffer, 0, data.buffer, data.byteOffset, bytes);
+      } else {
+        const padded = new Uint8Array(Math.ceil(bytes / 4) * 4);
+        padded.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+        this.device.queue.writeBuffer(s.buffer, 0, padded);
+      }
+    }
+    return t;
+  }
+
+  empty(shape: Shape, dtype: DType): Tensor {
+    return this.zeros(shape, dtype);
+  }
+
+  zeros(shape: Shape, dtype: DType): Tensor {
+    this.#alive();
+    assertShape(shape, 'zeros');
+    const t = this.#alloc(shape, dtype);
+    const s = t.storage as GPUStorage;
+    this.#endPass().clearBuffer(s.buffer);
+    s.lastBatch = this.#batch;
+    return t;
+  }
+
+  async download(t: Tensor): Promise<AnyTypedArray> {
+    this.#alive();
+    const s = this.#own('download', t);
+    const out = typedArrayFor(t.dtype, t.size);
+    const bytes = Math.ceil(out.byteLength / 4) * 4;
+    if (bytes === 0) return out;
+    const staging = this.#staging.acquire(bytes);
+    this.#endPass().copyBufferToBuffer(s.buffer, 0, staging.buffer, 0, bytes);
+    this.flush();
+    await this.#guard(staging.buffer.mapAsync(MapMode.READ, 0, bytes));
+    new Uint8Array(out.buffer).set(new Uint8Array(staging.buffer.getMappedRange(0, bytes), 0, out.byteLength));
+    staging.buffer.unmap();
+    this.#staging.release(staging);
+    await this.#checkOom();
+    return out;
+  }
+
+  uploadQuantized(format: QuantFormat, shape: readonly [number, number], data: Uint32Array, scales: Uint32Array, mins: Uint32Array | null): QuantizedTensor {
+    this.#alive();
+    const [n, kk] = shape;
+    const problem = validateQuantShape(n, kk, format);
+    if (problem !== null) throw new InvalidArgumentError(`uploadQuantized: ${problem}`);
+    const words = n * wordsPerRow(kk, format.bits);
+    const halfWords = f16Words((n * kk) / format.groupSize);
+    if (data.length !== words) throw new ShapeError('uploadQuantized', `[${n}, ${kk}] at ${format.bits} bits needs ${words} data words, got ${data.length}`);
+    if (scales.length !== halfWords) throw new ShapeError('uploadQuantized', `[${n}, ${kk}] group ${format.groupSize} needs ${halfWords} scale words, got ${scales.length}`);
+    if (format.symmetric !== (mins === null)) throw new InvalidArgumentError(`uploadQuantized: ${format.symmetric ? 'symmetric formats take no mins' : 'asymmetric formats need mins'}`);
+    if (mins !== null && mins.length !== halfWords) throw new ShapeError('uploadQuantized', `needs ${halfWords} min words, got ${mins.length}`);
+    return {
+      kind: 'quantized',
+      bits: format.bits,
+      groupSize: format.groupSize,
+      symmetric: format.symmetric,
+      shape: [n, kk],
+      data: this.upload(data, [words], 'u32'),
+      scales: this.upload(scales, [halfWords], 'u32'),
+      mins: mins === null ? null : this.upload(mins, [halfWords], 'u32'),
+    };
+  }
+
+  memory(): MemoryInfo {
+    this.#alive();
+    return {
+      allocatedBytes: this.#allocated,
+      peakBytes: this.#peak,
+      reservedBytes: this.#pool.reservedBytes + this.#staging.reservedBytes + this.#ring.buffer.size,
+      buffersCreated: this.#pool.created + this.#staging.created + 1,
+      pooledBuffers: this.#pool.pooled + this.#staging.pooled,
+    };
+  }
+
+  resetPeak(): void {
+    this.#alive();
+    this.#peak = this.#allocated;
+  }
+
+  release(storage: StorageHandle): void {
+    if (this.#disposed) return;
+    const s = storage as GPUStorage;
+    this.#allocated -= s.byteLength;
+    // Recorded work runs in order, so a later op may reuse the buffer at once; upload() flushes when needed.
+    this.#pool.release(s);
+  }
+
+  // ---- execution ------------------------------------------------------------------------------------
+
+  flush(): void {
+    this.#alive();
+    this.#submit();
+  }
+
+  async sync(): Promise<void> {
+    this.#alive();
+    this.#submit();
+    await this.#guard(this.device.queue.onSubmittedWorkDone());
+    await this.#checkOom();
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#encoder = null;
+    this.#pass = null;
+    this.#bindGroups.clear();
+    this.#pipes.clear();
+    if (this.#lostError === null) {
+      this.#pool.destroyAll();
+      this.#staging.destroyAll();
+      this.#ring.buffer.destroy();
+      if (this.#ownsDevice) this.device.destroy();
+    }
+    this.#allocated = 0;
+  }
+
+  // ---- ops ------------------------------------------------------------------------------------------
+
+  matmul(a: Tensor, b: Tensor, opts: { transB?: boolean } = {}): Tensor {
+    const op = 'matmul';
+    const transB = opts.transB ?? false;
+    const sa = this.#f32(op, a);
+    const sb = this.#f32(op, b);
+    if (a.rank < 2 || b.rank < 2) throw new ShapeError(op, `a ${fmt(a.shape)} and b ${fmt(b.shape)} must both have rank ≥ 2`);
+    const batchShape = a.shape.slice(0, -2);
+    const m = a.shape[a.rank - 2]!;
+    const kk = a.shape[a.rank - 1]!;
+    const shared = b.rank === 2;
+    if (!shared && !shapesEqual(b.shape.slice(0, -2), batchShape)) {
+      throw new ShapeError(op, `batch axes of a ${fmt(a.shape)} and b ${fmt(b.shape)} differ (b may have the same batch axes or none)`);
+    }
+    const bk = b.shape[b.rank - (transB ? 1 : 2)]!;
+    const n = b.shape[b.rank - (transB ? 2 : 1)]!;
+    if (bk !== kk) throw new ShapeError(op, `a ${fmt(a.shape)} · b ${fmt(b.shape)}${transB ? 'ᵀ' : ''}: inner dims ${kk} ≠ ${bk}`);
+    const batch = sizeOf(batchShape);
+    const tile = this.tuning.matmulTile ?? (m >= 128 && n >= 128 ? TILE_LARGE : TILE_SMALL);
+    const bVec4 = transB ? kk % 4 === 0 : n % 4 === 0;
+    return this.#matmul([...batchShape, m, n], batch, m, n, kk, tile, { kind: transB ? 'nk' : 'kn' }, kk % 4 === 0, bVec4, [sa, sb], 0, shared ? 0 : kk * n);
+  }
+
+  matvec(w: Tensor, x: Tensor): Tensor {
+    const op = 'matvec';
+    const sw = this.#f32(op, w);
+    const sx = this.#f32(op, x);
+    if (w.rank !== 2 || x.rank !== 1 || w.shape[1] !== x.shape[0]) throw new ShapeError(op, `w ${fmt(w.shape)} · x ${fmt(x.shape)}: expected w [N, K] and x [K]`);
+    const [n, kk] = w.shape as [number, number];
+    return this.#matvec([n], n, kk, { kind: 'f32', vec4: kk % 4 === 0 }, [sw, sx]);
+  }
+
+  qmatvec(w: QuantizedTensor, x: Tensor): Tensor {
+    const op = 'qmatvec';
+    const sx = this.#f32(op, x);
+    const [n, kk] = w.shape;
+    if (x.rank !== 1 || x.shape[0] !== kk) throw new ShapeError(op, `w [${n}, ${kk}] · x ${fmt(x.shape)}: expected x [${kk}]`);
+    const q = this.#quant(op, w);
+    return this.#matvec([n], n, kk, { kind: 'q', bits: w.bits, groupSize: w.groupSize, symmetric: w.symmetric }, [...q, sx]);
+  }
+
+  qmatmul(x: Tensor, w: QuantizedTensor): Tensor {
+    const op = 'qmatmul';
+    const sx = this.#f32(op, x);
+    const [n, kk] = w.shape;
+    if (x.rank !== 2 || x.shape[1] !== kk) throw new ShapeError(op, `x ${fmt(x.shape)} · w [${n}, ${kk}]ᵀ: expected x [M, ${kk}]`);
+    const q = this.#quant(op, w);
+    const m = x.shape[0]!;
+    const qb: MatmulB = { kind: 'q', bits: w.bits, groupSize: w.groupSize, symmetric: w.symmetric };
+    // One row of x is a GEMV: the bandwidth-bound kernel beats a mostly idle tile
+    if (m === 1) return this.#matvec([1, n], n, kk, qb, [...q, sx]);
+    return this.#matmul([m, n], 1, m, n, kk, TILE_QUANT, qb, true, false, [sx, ...q], wordsPerRow(kk, w.bits), 0);
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return this.#binary('add', a, b);
+  }
+
+  mul(a: Tensor, b: Tensor): Tensor {
+    return this.#binary('mul', a, b);
+  }
+
+  embedding(table: Tensor, ids: Tensor): Tensor {
+    const op = 'embedding';
+    const st = this.#f32(op, table);
+    const si = this.#typed(op, ids, 'i32');
+    if (table.rank !== 2 || ids.rank !== 1) throw new ShapeError(op, `table ${fmt(table.shape)}, ids ${fmt(ids.shape)}: expected table [V, D] and ids [T]`);
+    const [v, d] = table.shape as [number, number];
+    const t = ids.shape[0]!;
+    const out = this.#alloc([t, d], 'f32');
+    this.#run('embedding', embeddingKernel, [st, si, out.storage as GPUStorage], [t, d, v], null, Math.ceil((t * d) / 256));
+    return out;
+  }
+
+  rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+    const op = 'rmsNorm';
+    const sx = this.#f32(op, x);
+    const sw = this.#f32(op, weight);
+    const d = this.#lastAxis(op, x);
+    if (weight.rank !== 1 || weight.shape[0] !== d) throw new ShapeError(op, `weight ${fmt(weight.shape)} must be [${d}] for x ${fmt(x.shape)}`);
+    this.#eps(op, eps);
+    const rows = d === 0 ? 0 : x.size / d;
+    const out = this.#alloc(x.shape, 'f32');
+    this.#run('rms-norm', rmsNormKernel, [sx, sw, out.storage as GPUStorage], [rows, d, eps], F2, rows);
+    return out;
+  }
+
+  layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+    const op = 'layerNorm';
+    const sx = this.#f32(op, x);
+    const sw = this.#f32(op, weight);
+    const sb = this.#f32(op, bias);
+    const d = this.#lastAxis(op, x);
+    if (weight.rank !== 1 || weight.shape[0] !== d || bias.rank !== 1 || bias.shape[0] !== d) {
+      throw new ShapeError(op, `weight ${fmt(weight.shape)} and bias ${fmt(bias.shape)} must be [${d}] for x ${fmt(x.shape)}`);
+    }
+    this.#eps(op, eps);
+    const rows = d === 0 ? 0 : x.size / d;
+    const out = this.#alloc(x.shape, 'f32');
+    this.#run('layer-norm', layerNormKernel, [sx, sw, sb, out.storage as GPUStorage], [rows, d, eps], F2, rows);
+    return out;
+  }
+
+  softmax(x: Tensor): Tensor {
+    const op = 'softmax';
+    const sx = this.#f32(op, x);
+    const d = this.#lastAxis(op, x);
+    const rows = d === 0 ? 0 : x.size / d;
+    const out = this.#alloc(x.shape, 'f32');
+    this.#run('softmax', softmaxKernel, [sx, out.storage as GPUStorage], [rows, d, 0], null, rows);
+    return out;
+  }
+
+  silu(x: Tensor): Tensor {
+    return this.#unary('silu', x);
+  }
+
+  gelu(x: Tensor, approximation: GeluApproximation = 'tanh'): Tensor {
+    if (approximation !== 'tanh' && approximation !== 'erf') throw new InvalidArgumentError(`gelu: approximation must be "tanh" or "erf", got ${String(approximation)}`);
+    return this.#unary(approximation === 'erf' ? 'gelu-erf' : 'gelu-tanh', x);
+  }
+
+  rope(x: Tensor, opts: RopeOptions): Tensor {
+    const op = 'rope';
+    const sx = this.#f32(op, x);
+    if (x.rank !== 3) throw new ShapeError(op, `x ${fmt(x.shape)} must be [T, H, Dh]`);
+    const [t, h, dh] = x.shape as [number, number, number];
+    const rotaryDim = opts.rotaryDim ?? dh;
+    const style = opts.style ?? 'half';
+    const scale = opts.scale ?? 1;
+    if (!Number.isInteger(rotaryDim) || rotaryDim < 0 || rotaryDim % 2 !== 0 || rotaryDim > dh) {
+      throw new InvalidArgumentError(`rope: rotaryDim ${rotaryDim} must be even and ≤ head dim ${dh}`);
+    }
+    if (!Number.isInteger(opts.pos0) || opts.pos0 < 0) throw new InvalidArgumentError(`rope: pos0 ${opts.pos0} must be an integer ≥ 0`);
+    if (!(opts.theta > 0)) throw new InvalidArgumentError(`rope: theta ${opts.theta} must be > 0`);
+    if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale ${scale} must be > 0`);
+    if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
+    const out = this.#alloc(x.shape, 'f32');
+    const params = [t, h, dh, rotaryDim, opts.pos0, style === 'interleaved' ? 1 : 0, 1 / scale, opts.theta ** (-2 / Math.max(rotaryDim, 1))];
+    this.#run('rope', ropeKernel, [sx, out.storage as GPUStorage], params, F67, Math.ceil((t * h * dh) / 256));
+    return out;
+  }
+
+  kvWrite(cache: Tensor, x: Tensor, offset: number): void {
+    const op = 'kvWrite';
+    const sc = this.#f32(op, cache);
+    const sx = this.#f32(op, x);
+    if (cache.rank !== 3 || x.rank !== 3 || cache.shape[0] !== x.shape[1] || cache.shape[2] !== x.shape[2]) {
+      throw new ShapeError(op, `x ${fmt(x.shape)} into cache ${fmt(cache.shape)}: expected x [T, Hkv, Dh] and cache [Hkv, S, Dh]`);
+    }
+    const [hkv, s, dh] = cache.shape as [number, number, number];
+    const t = x.shape[0]!;
+    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`kvWrite: offset ${offset} must be an integer ≥ 0`);
+    if (offset + t > s) throw new ShapeError(op, `writing ${t} positions at offset ${offset} overruns cache ${fmt(cache.shape)} of ${s} positions`);
+    this.#run('kv-write', kvWriteKernel, [sx, sc], [t, hkv, dh, s, offset], null, Math.ceil((t * hkv * dh) / 256));
+  }
+
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionOptions): Tensor {
+    const op = 'attention';
+    const sq = this.#f32(op, q);
+    const sk = this.#f32(op, kCache);
+    const sv = this.#f32(op, vCache);
+    if (q.rank !== 3 || kCache.rank !== 3 || !shapesEqual(kCache.shape, vCache.shape) || q.shape[2] !== kCache.shape[2]) {
+      throw new ShapeError(op, `q ${fmt(q.shape)}, k ${fmt(kCache.shape)}, v ${fmt(vCache.shape)}: expected q [T, Hq, Dh] and k, v [Hkv, S, Dh]`);
+    }
+    const [t, hq, dh] = q.shape as [number, number, number];
+    const [hkv, s] = kCache.shape as [number, number, number];
+    if (hkv === 0 || hq % hkv !== 0) throw new ShapeError(op, `query heads ${hq} (q ${fmt(q.shape)}) are not a multiple of kv heads ${hkv} (k ${fmt(kCache.shape)})`);
+    const past = opts.past;
+    if (!Number.isInteger(past) || past < 0) throw new InvalidArgumentError(`attention: past ${past} must be an integer ≥ 0`);
+    if (past + t > s) throw new ShapeError(op, `past ${past} + T ${t} positions exceed the cache's ${s} (k ${fmt(kCache.shape)})`);
+    const scale = opts.scale ?? 1 / Math.sqrt(dh);
+    const out = this.#alloc(q.shape, 'f32');
+    if (out.size === 0) return out;
+    const chunks = Math.ceil((past + t) / ATTN_CHUNK);
+    // part [T·Hq·chunks, Dh + 2]: per chunk (max, Σ exp, Σ exp · v)
+    const part = this.#scratch(t * hq * chunks * (dh + 2) * 4);
+    const params = [t, hq, hkv, s, past, chunks, opts.causal ?? true ? 1 : 0, scale];
+    this.#run(`attn-part:${dh}`, () => attentionPartialKernel(dh), [sq, sk, sv, part], params, F7, t * hq * chunks);
+    this.#run(`attn-combine:${dh}`, () => attentionCombineKernel(dh), [part, out.storage as GPUStorage], params, F7, t * hq);
+    this.#releaseScratch(part);
+    return out;
+  }
+
+  argmax(x: Tensor): Tensor {
+    const op = 'argmax';
+    const sx = this.#f32(op, x);
+    const v = this.#lastAxis(op, x);
+    if (v === 0) throw new ShapeError(op, `x ${fmt(x.shape)} has an empty last axis`);
+    const rows = x.size / v;
+    const out = this.#alloc(x.shape.slice(0, -1), 'i32');
+    if (rows === 0) return out;
+    const chunks = Math.ceil(v / ARGMAX_CHUNK);
+    // candidates [rows, chunks]: best value and index of each chunk
+    const cv = this.#scratch(rows * chunks * 4);
+    const ci = this.#scratch(rows * chunks * 4);
+    this.#run('argmax:raw', () => argmaxKernel('raw'), [sx, cv, ci], [rows, v, chunks], null, rows * chunks);
+    this.#run('argmax:final', () => argmaxKernel('final'), [cv, ci, out.storage as GPUStorage], [rows, chunks, 1], null, rows);
+    this.#releaseScratch(cv);
+    this.#releaseScratch(ci);
+    return out;
+  }
+
+  topk(x: Tensor, kk: number): TopK {
+    const op = 'topk';
+    const sx = this.#f32(op, x);
+    const v = this.#lastAxis(op, x);
+    if (!Number.isInteger(kk) || kk < 1 || kk > v) throw new InvalidArgumentError(`topk: k = ${kk} must be an integer in [1, ${v}] for x ${fmt(x.shape)}`);
+    const outShape = [...x.shape.slice(0, -1), kk];
+    const values = this.#alloc(outShape, 'f32');
+    const indices = this.#alloc(outShape, 'i32');
+    const rows = x.size / v;
+    if (rows === 0) return { values, indices };
+    const ov = values.storage as GPUStorage;
+    const oi = indices.storage as GPUStorage;
+    const keep = 2 ** Math.ceil(Math.log2(kk));
+    if (keep <= TOPK_BLOCK / 4) {
+      // Tournament: each pass keeps the best `keep` of every 2048-entry block, shrinking a row ≥ 4× per pass.
+      let n = v;
+      let inV: GPUStorage | null = null;
+      let inI: GPUStorage | null = null;
+      for (;;) {
+        const blocks = Math.ceil(n / TOPK_BLOCK);
+        const last = blocks === 1;
+        const dstV = last ? ov : this.#scratch(rows * blocks * keep * 4);
+        const dstI = last ? oi : this.#scratch(rows * blocks * keep * 4);
+        const params = [rows, n, blocks, last ? kk : keep, last ? kk : blocks * keep];
+        if (inV === null) this.#run('topk-block:raw', () => topkBlockKernel('raw'), [sx, dstV, dstI], params, null, rows * blocks);
+        else this.#run('topk-block:cand', () => topkBlockKernel('cand'), [inV, inI!, dstV, dstI], params, null, rows * blocks);
+        if (inV !== null) {
+          this.#releaseScratch(inV);
+          this.#releaseScratch(inI!);
+        }
+        if (last) break;
+        inV = dstV;
+        inI = dstI;
+        n = blocks * keep;
+      }
+    } else {
+      // Large k: a full bitonic sort of each padded row in global memory, one dispatch per (k, j) step.
+      const pn = 2 ** Math.ceil(Math.log2(v));
+      const sv = this.#scratch(rows * pn * 4);
+      const si = this.#scratch(rows * pn * 4);
+      this.#run('topk-init', topkInitKernel, [sx, sv, si], [rows, v, pn], null, Math.ceil((rows * pn) / 256));
+      for (let k = 2; k <= pn; k *= 2) {
+        for (let j = k / 2; j >= 1; j /= 2) {
+          this.#run('topk-step', topkStepKernel, [sv, si], [rows, pn, k, j], null, Math.ceil((rows * pn) / 2 / 256));
+        }
+      }
+      this.#run('topk-take', topkTakeKernel, [sv, si, ov, oi], [rows, pn, kk], null, Math.ceil((rows * kk) / 256));
+      this.#releaseScratch(sv);
+      this.#releaseScratch(si);
+    }
+    return { values, indices };
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------
+
+  #alive(): void {
+    if (this.#disposed) throw new DisposedError('WebGPUBackend');
+    if (this.#lostError !== null) throw this.#lostError;
+  }
+
+  /** Awaits GPU work, turning device loss (also while waiting) into DeviceLostError instead of a hang. */
+  async #guard<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await Promise.race([p, this.#lostRejection]);
+    } catch (e) {
+      if (this.#lostError) throw this.#lostError;
+      // A destroyed device may reject the wait before `lost` settles: give it a moment to say why
+      const lost = await Promise.race([this.lost, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+      if (lost) throw lost;
+      throw e;
+    }
+  }
+
+  async #checkOom(): Promise<void> {
+    if (this.#oomChecks.length === 0) return;
+    const checks = this.#oomChecks;
+    this.#oomChecks = [];
+    for (const err of await Promise.all(checks)) if (err) throw err;
+  }
+
+  #acquire(bytes: number): GPUStorage {
+    const limit = this.device.limits.maxBufferSize;
+    if (bytes > limit) throw new OutOfMemoryError(bytes, `webgpu (the device's maxBufferSize is ${limit} bytes)`);
+    if (bytes < OOM_SCOPE_BYTES) return this.#pool.acquire(bytes);
+    this.device.pushErrorScope('out-of-memory');
+    const s = this.#pool.acquire(bytes);
+    this.#oomChecks.push(
+      this.device.popErrorScope().then(
+        (e) => (e ? new OutOfMemoryError(bytes, `webgpu (${e.message})`) : null),
+        () => null,
+      ),
+    );
+    return s;
+  }
+
+  #alloc(shape: Shape, dtype: DType): Tensor {
+    const bytes = sizeOf(shape) * BYTES_PER_ELEMENT[dtype];
+    const s = this.#acquire(bytes);
+    this.#allocated += s.byteLength;
+    this.#peak = Math.max(this.#peak, this.#allocated);
+    return new Tensor(this, s, shape, dtype);
+  }
+
+  /** A temporary buffer for one op; give it back with #releaseScratch right after recording. */
+  #scratch(bytes: number): GPUStorage {
+    return this.#acquire(bytes);
+  }
+
+  #releaseScratch(s: GPUStorage): void {
+    this.#pool.release(s);
+  }
+
+  #own(op: string, t: Tensor): GPUStorage {
+    if (t.backend !== this) throw new InvalidArgumentError(`${op}: tensor ${fmt(t.shape)} belongs to backend "${t.backend.name}", not this webgpu backend`);
+    return t.storage as GPUStorage;
+  }
+
+  #typed(op: string, t: Tensor, dtype: DType): GPUStorage {
+    this.#alive();
+    const s = this.#own(op, t);
+    if (t.dtype !== dtype) throw new DTypeError(op, `expected ${dtype}, got ${t.dtype} tensor ${fmt(t.shape)}`);
+    return s;
+  }
+
+  #f32(op: string, t: Tensor): GPUStorage {
+    return this.#typed(op, t, 'f32');
+  }
+
+  /** The packed buffers of w in binding order: data, scales (, mins). */
+  #quant(op: string, w: QuantizedTensor): GPUStorage[] {
+    const [n, kk] = w.shape;
+    const problem = validateQuantShape(n, kk, w);
+    if (problem !== null) throw new InvalidArgumentError(`${op}: ${problem}`);
+    const data = this.#typed(op, w.data, 'u32');
+    const scales = this.#typed(op, w.scales, 'u32');
+    if (!w.symmetric && !w.mins) throw new InvalidArgumentError(`${op}: an asymmetric quantized weight has no mins`);
+    const mins = w.symmetric ? null : this.#typed(op, w.mins!, 'u32');
+    const halfWords = f16Words((n * kk) / w.groupSize);
+    if (w.data.size !== n * wordsPerRow(kk, w.bits) || w.scales.size !== halfWords || (w.mins && !w.symmetric && w.mins.size !== halfWords)) {
+      throw new ShapeError(op, `packed buffers (data ${w.data.size}, scales ${w.scales.size}${w.mins ? `, mins ${w.mins.size}` : ''} words) do not match [${n}, ${kk}] at ${w.bits} bits, group ${w.groupSize}`);
+    }
+    return mins ? [data, scales, mins] : [data, scales];
+  }
+
+  #lastAxis(op: string, x: Tensor): number {
+    if (x.rank < 1) throw new ShapeError(op, `x ${fmt(x.shape)} needs at least one axis`);
+    return x.shape[x.rank - 1]!;
+  }
+
+  #eps(op: string, eps: number): void {
+    if (!(eps >= 0)) throw new InvalidArgumentError(`${op}: eps ${eps} must be ≥ 0`);
+  }
+
+  #unary(op: UnaryOp, x: Tensor): Tensor {
+    const sx = this.#f32(op.startsWith('gelu') ? 'gelu' : op, x);
+    const out = this.#alloc(x.shape, 'f32');
+    this.#run(`unary:${op}`, () => unaryKernel(op), [sx, out.storage as GPUStorage], [x.size], null, Math.ceil(x.size / 256));
+    return out;
+  }
+
+  #binary(op: 'add' | 'mul', a: Tensor, b: Tensor): Tensor {
+    const sa = this.#f32(op, a);
+    const sb = this.#f32(op, b);
+    const outShape = broadcastShapes(a.shape, b.shape, op);
+    const out = this.#alloc(outShape, 'f32');
+    const n = out.size;
+    if (n === 0) return out;
+    const so = out.storage as GPUStorage;
+    if (shapesEqual(a.shape, b.shape)) {
+      this.#run(`binary:${op}:same`, () => binaryKernel(op, 'same'), [sa, sb, so], [n, 0, 0, 0], null, Math.ceil(n / 256));
+      return out;
+    }
+    // Collapse the broadcast to the fewest axes: drop size-1 axes, merge neighbours contiguous in both operands.
+    const as = broadcastStrides(a.shape, outShape);
+    const bs = broadcastStrides(b.shape, outShape);
+    const dims: { size: number; sa: number; sb: number }[] = [];
+    for (let i = 0; i < outShape.length; i++) {
+      const size = outShape[i]!;
+      if (size === 1) continue;
+      const prev = dims[dims.length - 1];
+      if (prev && prev.sa === as[i]! * size && prev.sb === bs[i]! * size) {
+        prev.size *= size;
+        prev.sa = as[i]!;
+        prev.sb = bs[i]!;
+      } else {
+        dims.push({ size, sa: as[i]!, sb: bs[i]! });
+      }
+    }
+    if (dims.length > BINARY_MAX_RANK) throw new ShapeError(op, `broadcast of ${fmt(a.shape)} and ${fmt(b.shape)} needs more than ${BINARY_MAX_RANK} axes`);
+    const pad = (xs: number[]): number[] => [...xs, ...Array<number>(BINARY_MAX_RANK - xs.length).fill(0)];
+    const params = [n, dims.length, 0, 0, ...pad(dims.map((d) => d.size)), ...pad(dims.map((d) => d.sa)), ...pad(dims.map((d) => d.sb))];
+    this.#run(`binary:${op}:general`, () => binaryKernel(op, 'general'), [sa, sb, so], params, null, Math.ceil(n / 256));
+    return out;
+  }
+
+  #matvecShape(w: MatvecWeights, k: number): MatvecShape {
+    const units = matvecUnits(w, k);
+    const tpr = this.tuning.matvecTpr ?? Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, units)))));
+    const rows = this.tuning.matvecRows ?? (w.kind === 'q' ? 2 : 4);
+    return { tpr, rows, subgroups: this.tuning.subgroups && this.hasSubgroups };
+  }
+
+  #matvec(outShape: Shape, n: number, k: number, w: MatvecWeights, inputs: GPUStorage[]): Tensor {
+    const out = this.#alloc(outShape, 'f32');
+    if (n === 0) return out;
+    const so = out.storage as GPUStorage;
+    if (k === 0) {
+      this.#endPass().clearBuffer(so.buffer);
+      so.lastBatch = this.#batch;
+      return out;
+    }
+    const shape = this.#matvecShape(w, k);
+    const key = `matvec:${JSON.stringify(w)}:${shape.tpr}:${shape.rows}:${shape.subgroups}`;
+    this.#run(key, () => matvecKernel(w, shape), [...inputs, so], [n, k], null, Math.ceil(n / matvecRowsPerGroup(shape)));
+    return out;
+  }
+
+  #matmul(
+    outShape: Shape, batch: number, m: number, n: number, k: number, tile: MatmulTile, b: MatmulB,
+    aVec4: boolean, bVec4: boolean, inputs: GPUStorage[], wpr: number, strideB: number,
+  ): Tensor {
+    const out = this.#alloc(outShape, 'f32');
+    if (out.size === 0) return out;
+    const so = out.storage as GPUStorage;
+    if (k === 0) {
+      this.#endPass().clearBuffer(so.buffer);
+      so.lastBatch = this.#batch;
+      return out;
+    }
+    const key = `matmul:${JSON.stringify(tile)}:${JSON.stringify(b)}:${aVec4}:${bVec4}`;
+    const make = (): KernelDef => matmulKernel(tile, b, aVec4, bVec4);
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const tilesN = Math.ceil(n / tile.bn);
+    const tilesM = Math.ceil(m / tile.bm);
+    if (tilesN > max) throw new ShapeError('matmul', `N = ${n} needs ${tilesN} tiles, over the device's ${max} per dispatch`);
+    for (let b0 = 0; b0 < batch; b0 += max) {
+      for (let mt0 = 0; mt0 < tilesM; mt0 += max) {
+        const params = [m, n, k, wpr, m * k, strideB, m * n, mt0, b0];
+        this.#run(key, make, [...inputs, so], params, null, [tilesN, Math.min(max, tilesM - mt0), Math.min(max, batch - b0)]);
+      }
+    }
+    return out;
+  }
+
+  #pipe(key: string, make: () => KernelDef): Pipe {
+    const hit = this.#pipes.get(key);
+    if (hit) {
+      this.#stats.pipelineHits++;
+      return hit;
+    }
+    const def = make();
+    const layoutKey = def.bindings.join(',');
+    let layout = this.#layouts.get(layoutKey);
+    if (!layout) {
+      const bgl = this.device.createBindGroupLayout({
+        entries: [
+          { binding: 0, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+          ...def.bindings.map((kind: BindingKind, i): GPUBindGroupLayoutEntry => ({
+            binding: i + 1,
+            visibility: ShaderStage.COMPUTE,
+            buffer: { type: kind === 'read' ? 'read-only-storage' : 'storage' },
+          })),
+        ],
+      });
+      layout = { bgl, pl: this.device.createPipelineLayout({ bindGroupLayouts: [bgl] }) };
+      this.#layouts.set(layoutKey, layout);
+    }
+    const module = this.device.createShaderModule({ code: def.code, label: def.key });
+    const pipeline = this.device.createComputePipeline({ layout: layout.pl, compute: { module, entryPoint: 'main' }, label: def.key });
+    const pipe: Pipe = { id: this.#pipes.size + 1, pipeline, layout: layout.bgl };
+    this.#pipes.set(key, pipe);
+    this.#stats.pipelinesCompiled++;
+    return pipe;
+  }
+
+  #bindGroup(pipe: Pipe, buffers: GPUStorage[]): GPUBindGroup {
+    let key = String(pipe.id);
+    for (const b of buffers) key += `:${b.id}`;
+    const hit = this.#bindGroups.get(key);
+    if (hit) {
+      this.#stats.bindGroupHits++;
+      return hit;
+    }
+    if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
+    const bg = this.device.createBindGroup({
+      layout: pipe.layout,
+      entries: [
+        { binding: 0, resource: { buffer: this.#ring.buffer, offset: 0, size: UNIFORM_SLOT } },
+        ...buffers.map((b, i) => ({ binding: i + 1, resource: { buffer: b.buffer } })),
+      ],
+    });
+    this.#bindGroups.set(key, bg);
+    this.#stats.bindGroupsCreated++;
+    return bg;
+  }
+
+  /**
+   * Records one dispatch: `count` workgroups (laid out as a 2-d grid) or an explicit [x, y, z] grid. Params go to
+   * the uniform ring as u32 except the indices in `floats`.
+   */
+  #run(key: string, make: () => KernelDef, buffers: GPUStorage[], params: number[], floats: ReadonlySet<number> | null, count: number | [number, number, number]): void {
+    const [x, y, z] = typeof count === 'number' ? [...grid(count, this.device.limits.maxComputeWorkgroupsPerDimension), 1] : count;
+    if (x === 0 || y === 0 || z === 0) return;
+    const pipe = this.#pipe(key, make);
+    if (this.#ring.full) this.#submit();
+    const offset = this.#ring.push(params, floats ?? undefined);
+    const pass = this.#computePass();
+    pass.setPipeline(pipe.pipeline);
+    pass.setBindGroup(0, this.#bindGroup(pipe, buffers), [offset]);
+    pass.dispatchWorkgroups(x, y, z);
+    for (const b of buffers) b.lastBatch = this.#batch;
+    this.#stats.dispatches++;
+  }
+
+  #computePass(): GPUComputePassEncoder {
+    if (this.#pass) return this.#pass;
+    this.#encoder ??= this.device.createCommandEncoder();
+    this.#pass = this.#encoder.beginComputePass();
+    return this.#pass;
+  }
+
+  /** The encoder outside any compute pass, for copies and clears. */
+  #endPass(): GPUCommandEncoder {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    this.#encoder ??= this.device.createCommandEncoder();
+    return this.#encoder;
+  }
+
+  #submit(): void {
+    if (!this.#encoder) return;
+    const enc = this.#endPass();
+    this.#encoder = null;
+    this.#ring.upload(this.device.queue);
+    this.device.queue.submit([enc.finish()]);
+    this.#batch++;
+    this.#stats.submits++;
+  }
+}
+
+const F2: ReadonlySet<number> = new Set([2]);
+const F7: ReadonlySet<number> = new Set([7]);
+const F67: ReadonlySet<number> = new Set([6, 7]);
