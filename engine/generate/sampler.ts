@@ -1,0 +1,202 @@
+import type { Backend } from '../backends/backend.js';
+import { DTypeError, InvalidArgumentError } from '../errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import {
+  MinPProcessor, PresenceFrequencyPenaltyProcessor, RepetitionPenaltyProcessor, TemperatureProcessor, TopKProcessor, TopPProcessor,
+  sanitizeLogits, type LogitsProcessor, type LogitsRow, type TokenHistory,
+} from './logits-processors.js';
+import { Xoshiro128, randomSeed } from './prng.js';
+
+export interface SamplingOptions {
+  /** false = greedy. Default: true unless temperature is 0. */
+  doSample?: boolean;
+  /** Default 1; 0 = greedy. */
+  temperature?: number;
+  /** Keep the k most likely tokens; 0 (default) = off. */
+  topK?: number;
+  /** Nucleus mass; 1 (default) = off. */
+  topP?: number;
+  /** Relative probability floor; 0 (default) = off. */
+  minP?: number;
+  /** HF repetition penalty over prompt + completion; 1 (default) = off. */
+  repetitionPenalty?: number;
+  /** OpenAI presence penalty over the completion; 0 (default) = off. */
+  presencePenalty?: number;
+  /** OpenAI frequency penalty over the completion; 0 (default) = off. */
+  frequencyPenalty?: number;
+  /** Same seed, model, prompt and options → same tokens. Default: a random seed (reported in the result). */
+  seed?: number;
+  /**
+   * Extra processors, run on the full row after the penalties and before temperature/top-k/top-p/min-p.
+   * Their presence forces the full-row path (they may need every logit).
+   */
+  logitsProcessors?: readonly LogitsProcessor[];
+}
+
+/**
+ * How much of the logits row must cross to the CPU for the next token:
+ * - `argmax`: one i32 (greedy, nothing can change the winner);
+ * - `topk`: k values + k ids, exact because the row's top k contains every token the processors can keep;
+ * - `full`: the whole row (custom processors, penalties that can raise a logit, no top-k while sampling).
+ */
+export type LogitsPlan = { kind: 'argmax' } | { kind: 'topk'; k: number } | { kind: 'full' };
+
+/** Largest candidate set worth fetching with the device top-k instead of the whole row. */
+export const MAX_DEVICE_CANDIDATES = 256;
+
+/**
+ * Turns one step's logits into a token: picks the cheapest exact plan, runs the processors, then
+ * argmax (greedy) or a seeded draw. Draws walk the surviving tokens in ascending id order, so the
+ * full-row and top-k paths give identical tokens for the same seed.
+ */
+export class TokenSampler {
+  readonly greedy: boolean;
+  readonly seed: number;
+  readonly #penalties: LogitsProcessor[] = [];
+  readonly #custom: readonly LogitsProcessor[];
+  readonly #warpers: LogitsProcessor[] = [];
+  readonly #topK: number;
+  /** Penalties only ever lower logits: then tokens outside the row's top-(k + penalised) cannot win. */
+  readonly #penaltiesOnlyLower: boolean;
+  readonly #repetition: boolean;
+  readonly #rng: Xoshiro128;
+
+  constructor(o: SamplingOptions = {}) {
+    const temperature = o.temperature ?? 1;
+    if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new InvalidArgumentError(`temperature must be a finite number ≥ 0, got ${temperature}.`);
+    const topK = o.topK ?? 0;
+    if (!Number.isInteger(topK) || topK < 0) throw new InvalidArgumentError(`topK must be an integer ≥ 0, got ${topK}.`);
+    const topP = o.topP ?? 1;
+    const minP = o.minP ?? 0;
+    const rep = o.repetitionPenalty ?? 1;
+    const presence = o.presencePenalty ?? 0;
+    const frequency = o.frequencyPenalty ?? 0;
+    this.greedy = o.doSample === false || temperature === 0;
+    this.seed = o.seed ?? randomSeed();
+    this.#rng = new Xoshiro128(this.seed);
+    this.#custom = o.logitsProcessors ?? [];
+
+    if (rep !== 1) this.#penalties.push(new RepetitionPenaltyProcessor(rep));
+    if (presence !== 0 || frequency !== 0) this.#penalties.push(new PresenceFrequencyPenaltyProcessor(presence, frequency));
+    this.#repetition = rep !== 1;
+    this.#penaltiesOnlyLower = rep >= 1 && presence >= 0 && frequency >= 0;
+
+    // Validate even when greedy makes them irrelevant, so a bad value is reported, not ignored.
+    const temp = temperature > 0 && temperature !== 1 ? new TemperatureProcessor(temperature) : null;
+    const topKp = topK > 0 ? new TopKProcessor(topK) : null;
+    const topPp = new TopPProcessor(topP);
+    const minPp = new MinPProcessor(minP);
+    this.#topK = topK;
+    // Warpers keep the most likely token, so greedy decoding skips them.
+    if (!this.greedy) {
+      if (temp) this.#warpers.push(temp);
+      if (topKp) this.#warpers.push(topKp);
+      if (topP < 1) this.#warpers.push(topPp);
+      if (minP > 0) this.#warpers.push(minPp);
+    }
+  }
+
+  /** The processors that will run, in order (no-ops left out). */
+  get processors(): readonly LogitsProcessor[] {
+    return [...this.#penalties, ...this.#custom, ...this.#warpers];
+  }
+
+  plan(history: TokenHistory, vocabSize: number): LogitsPlan {
+    if (this.#custom.length > 0) return { kind: 'full' };
+    const penalised = this.#penalties.length === 0 ? 0 : this.#repetition ? history.seen.size : history.counts.size;
+    if (this.greedy) {
+      if (penalised === 0) return { kind: 'argmax' };
+      return this.#penaltiesOnlyLower ? this.#candidates(1 + penalised, vocabSize) : { kind: 'full' };
+    }
+    if (this.#topK === 0) return { kind: 'full' };
+    if (penalised > 0 && !this.#penaltiesOnlyLower) return { kind: 'full' };
+    return this.#candidates(this.#topK + penalised, vocabSize);
+  }
+
+  #candidates(k: number, vocabSize: number): LogitsPlan {
+    if (k >= vocabSize || k > MAX_DEVICE_CANDIDATES) return { kind: 'full' };
+    return { kind: 'topk', k };
+  }
+
+  /** Runs the processors on a row (full or candidates) and picks a token. The row is modified. */
+  pick(row: LogitsRow, history: TokenHistory): number {
+    sanitizeLogits(row.logits);
+    for (const p of this.#penalties) p.apply(row, history);
+    for (const p of this.#custom) p.apply(row, history);
+    if (this.greedy) return argmaxRow(row);
+    for (const p of this.#warpers) p.apply(row, history);
+    return this.#draw(row);
+  }
+
+  #draw(row: LogitsRow): number {
+    const l = row.logits;
+    // positions in ascending token id order
+    let order: ArrayLike<number> | null = null;
+    if (row.ids !== null) {
+      const ids = row.ids;
+      order = Array.from({ length: l.length }, (_, i) => i).sort((a, b) => ids[a]! - ids[b]!);
+    }
+    const n = l.length;
+    const at = (j: number): number => (order === null ? j : order[j]!);
+    let m = -Infinity;
+    for (let i = 0; i < n; i++) if (l[i]! > m) m = l[i]!;
+    if (m === -Infinity) throw new InvalidArgumentError('Every token was filtered out (all logits are −∞ or NaN); check the logits processors.');
+    let sum = 0;
+    for (let j = 0; j < n; j++) {
+      const v = l[at(j)]!;
+      if (v !== -Infinity) sum += Math.exp(v - m);
+    }
+    const u = this.#rng.nextFloat() * sum;
+    let acc = 0;
+    let last = -1;
+    for (let j = 0; j < n; j++) {
+      const i = at(j);
+      const v = l[i]!;
+      if (v === -Infinity) continue;
+      acc += Math.exp(v - m);
+      last = i;
+      if (u < acc) break;
+    }
+    return row.ids === null ? last : row.ids[last]!;
+  }
+
+  /** Chooses the next token from logits [1, V] on `backend`; the caller keeps ownership of `logits`. */
+  async next(backend: Backend, logits: Tensor, history: TokenHistory): Promise<number> {
+    if (logits.dtype !== 'f32') throw new DTypeError('sampler', `logits must be f32, got ${logits.dtype}`);
+    const vocab = logits.shape[logits.shape.length - 1]!;
+    const plan = this.plan(history, vocab);
+    if (plan.kind === 'argmax') {
+      const idx = backend.argmax(logits);
+      try {
+        return (await backend.download(idx))[0] as number;
+      } finally {
+        idx.dispose();
+      }
+    }
+    if (plan.kind === 'topk') {
+      const { values, indices } = backend.topk(logits, plan.k);
+      try {
+        const [v, i] = await Promise.all([backend.download(values), backend.download(indices)]);
+        return this.pick({ logits: Float32Array.from(v as Float32Array), ids: Int32Array.from(i as Int32Array) }, history);
+      } finally {
+        values.dispose();
+        indices.dispose();
+      }
+    }
+    const row = (await backend.download(logits)) as Float32Array;
+    return this.pick({ logits: row.length === vocab ? row : row.subarray(row.length - vocab), ids: null }, history);
+  }
+}
+
+/** Highest logit, lowest token id on ties (the backends' argmax rule). */
+export function argmaxRow(row: LogitsRow): number {
+  const l = row.logits;
+  let best = -1;
+  for (let i = 0; i < l.length; i++) {
+    const v = l[i]!;
+    if (v === -Infinity) continue;
+    if (best < 0 || v > l[best]! || (v === l[best]! && (row.ids === null ? false : row.ids[i]! < row.ids[best]!))) best = i;
+  }
+  if (best < 0) throw new InvalidArgumentError('Every token was filtered out (all logits are −∞ or NaN); check the logits processors.');
+  return row.ids === null ? best : row.ids[best]!;
+}
