@@ -1,10 +1,10 @@
 import * as dagPb from '@ipld/dag-pb';
-import { UnixFS } from 'ipfs-unixfs';
 import { base36 } from 'multiformats/bases/base36';
 import { CID } from 'multiformats/cid';
 import { AbortError, AccelError, FileNotFoundError, IntegrityError, SourceError } from '../errors.js';
 import { fetchRange, readAll, type HttpOptions } from './http.js';
 import { verifyBlock } from './integrity.js';
+import { decodeUnixFs, unixFsFileSize, type UnixFsData } from './unixfs.js';
 import type { ModelSource, OpenedFile, OpenOptions, SourceFile } from './sources.js';
 
 const RAW = 0x55;
@@ -32,7 +32,7 @@ interface Node {
   /** Raw leaf bytes, or the decoded dag-pb node with its UnixFS metadata. */
   raw?: Uint8Array;
   pb?: dagPb.PBNode;
-  fs?: UnixFS;
+  fs?: UnixFsData;
 }
 
 /**
@@ -114,11 +114,11 @@ export class IpfsSource implements ModelSource {
     if (cid.code === RAW) return { cid, raw: block };
     if (cid.code !== DAG_PB) throw new SourceError(`CID ${cid} has codec 0x${cid.code.toString(16)}; only raw and dag-pb (UnixFS) are supported`);
     let pb: dagPb.PBNode;
-    let fs: UnixFS;
+    let fs: UnixFsData;
     try {
       pb = dagPb.decode(block);
       if (!pb.Data) throw new Error('dag-pb node without UnixFS data');
-      fs = UnixFS.unmarshal(pb.Data);
+      fs = decodeUnixFs(pb.Data);
     } catch (err) {
       throw new SourceError(`block ${cid} is not a valid UnixFS node: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -156,7 +156,7 @@ export class IpfsSource implements ModelSource {
   async list(signal?: AbortSignal): Promise<SourceFile[]> {
     const dir = await this.lookup(this.path, signal);
     if (!dir.fs || dir.fs.type !== 'directory') {
-      return [{ name: '', size: dir.raw ? dir.raw.length : dir.fs ? Number(dir.fs.fileSize()) : undefined }];
+      return [{ name: '', size: dir.raw ? dir.raw.length : dir.fs ? fileSizeOf(dir) : undefined }];
     }
     return dir.pb!.Links.map((l) => ({ name: l.Name ?? '', size: undefined }));
   }
@@ -262,7 +262,9 @@ function fileSizeOf(node: Node): number {
   if (fs.type === 'directory' || fs.type === 'hamt-sharded-directory') {
     throw new SourceError(`CID ${node.cid} is a directory; name a file inside it`);
   }
-  return Number(fs.fileSize());
+  const size = unixFsFileSize(fs);
+  if (fs.filesize !== undefined && fs.filesize !== size) throw malformed(node.cid, `filesize field says ${fs.filesize}, data and block sizes add up to ${size}`);
+  return size;
 }
 
 function malformed(cid: CID, detail: string): SourceError {
