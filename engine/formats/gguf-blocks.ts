@@ -12,6 +12,10 @@ import { bf16ToF32Array, f16Table, f16ToF32Array } from './half.js';
  *   Q4_K (256 values, 144 B): f16 d · f16 dmin · u8 scales[12] · u8 qs[128]; eight sub-blocks of 32 with
  *                           6-bit scale sc and min m each: w = d·sc · nibble − dmin·m. Each 32 bytes of
  *                           qs hold two sub-blocks: low nibbles the first, high nibbles the second.
+ *   Q6_K (256 values, 210 B): u8 ql[128] · u8 qh[64] · i8 scales[16] · f16 d; two halves of 128, each
+ *                           from 64 bytes of ql (low 4 bits) and 32 of qh (2 high bits, 4 values a
+ *                           byte), 16 values per scale: w = d · scale · (q − 32). llama.cpp keeps
+ *                           output.weight in Q6_K even in "Q4_0" files, hence this decoder.
  */
 
 /** The tensor's bytes as a Uint8Array, checked to lie inside `bytes` (which starts at file offset `fileOffset`). */
@@ -82,6 +86,28 @@ export function dequantizeQ4_K(src: Uint8Array, count: number, out = new Float32
   return out;
 }
 
+export function dequantizeQ6_K(src: Uint8Array, count: number, out = new Float32Array(count)): Float32Array {
+  const t = f16Table();
+  for (let b = 0, o = 0; o < count; b += 210) {
+    const d = t[half(src, b + 208)]!;
+    for (let h = 0; h < 2; h++, o += 128) {
+      const ql = b + 64 * h;
+      const qh = b + 128 + 32 * h;
+      const sc = b + 192 + 8 * h;
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4;
+        const hb = src[qh + l]!;
+        const lo = src[ql + l]!, lo2 = src[ql + l + 32]!;
+        out[o + l] = d * ((src[sc + is]! << 24) >> 24) * (((lo & 15) | ((hb & 3) << 4)) - 32);
+        out[o + l + 32] = d * ((src[sc + is + 2]! << 24) >> 24) * (((lo2 & 15) | (((hb >> 2) & 3) << 4)) - 32);
+        out[o + l + 64] = d * ((src[sc + is + 4]! << 24) >> 24) * (((lo >> 4) | (((hb >> 4) & 3) << 4)) - 32);
+        out[o + l + 96] = d * ((src[sc + is + 6]! << 24) >> 24) * (((lo2 >> 4) | (((hb >> 6) & 3) << 4)) - 32);
+      }
+    }
+  }
+  return out;
+}
+
 /** Any supported GGUF tensor as f32 (F32 is copied so the result never aliases the file). */
 export function dequantizeGgufTensor(info: GgufTensorInfo, bytes: Uint8Array, fileOffset = 0, fileName = 'model.gguf'): Float32Array {
   const src = tensorBytes(info, bytes, fileOffset, fileName);
@@ -96,8 +122,9 @@ export function dequantizeGgufTensor(info: GgufTensorInfo, bytes: Uint8Array, fi
     case GgmlType.Q8_0: return dequantizeQ8_0(src, info.size);
     case GgmlType.Q4_0: return dequantizeQ4_0(src, info.size);
     case GgmlType.Q4_K: return dequantizeQ4_K(src, info.size);
+    case GgmlType.Q6_K: return dequantizeQ6_K(src, info.size);
     default:
-      throw new FormatError(fileName, `tensor "${info.name}" is ${info.typeName}, which this engine cannot decode; use a GGUF with F32, F16, BF16, Q8_0, Q4_0 or Q4_K weights.`, { byteOffset: info.begin });
+      throw new FormatError(fileName, `tensor "${info.name}" is ${info.typeName}, which this engine cannot decode; use a GGUF with F32, F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K weights.`, { byteOffset: info.begin });
   }
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { FormatError } from '../../engine/errors.js';
 import { GgmlType, parseGguf, tryParseGgufHeader } from '../../engine/formats/gguf.js';
 import {
-  dequantizeGgufTensor, dequantizeQ4_0, dequantizeQ4_K, dequantizeQ8_0, llamaRopeRowOrder, repackGgufTensor, repackQ4_0, repackQ8_0,
+  dequantizeGgufTensor, dequantizeQ4_0, dequantizeQ4_K, dequantizeQ6_K, dequantizeQ8_0, llamaRopeRowOrder, repackGgufTensor, repackQ4_0, repackQ8_0,
 } from '../../engine/formats/gguf-blocks.js';
 import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../../engine/formats/gguf-llama.js';
 import { readCode, readHalf, symmetricZero } from '../../engine/quant/layout.js';
@@ -74,6 +74,27 @@ test('Q4_K super-block: 6-bit scales/mins, two sub-blocks per 32 bytes of nibble
       assert.equal(out[64 * g + l], sc[2 * g]! * (l % 16) - 0.5 * m[2 * g]!, `value ${64 * g + l}`);
       assert.equal(out[64 * g + 32 + l], sc[2 * g + 1]! * (15 - (l % 16)) - 0.5 * m[2 * g + 1]!, `value ${64 * g + 32 + l}`);
     }
+  }
+});
+
+test('Q6_K super-block: 4 + 2 bit codes, signed 8-bit scale per 16 values, offset 32', () => {
+  const block = new Uint8Array(210);
+  for (let i = 0; i < 128; i++) block[i] = (i * 37 + 11) & 255; // ql
+  for (let i = 0; i < 64; i++) block[128 + i] = (i * 53 + 7) & 255; // qh
+  for (let i = 0; i < 16; i++) block[192 + i] = (i - 8) & 255; // scales −8…7
+  block[208] = 0x00; block[209] = 0x38; // d = 0.5
+  const out = dequantizeQ6_K(block, 256);
+  // value 0: ql[0] = 11 → low 4 bits 11; qh[0] = 7 → bits 0–1 = 3; q = 11 + 48 − 32 = 27; scale[0] = −8
+  assert.equal(out[0], 0.5 * -8 * 27);
+  // value 200: second half (h 1), r 72 → quarter 2 (high nibbles of ql[64 + 8]), l 8; qh[32 + 8] bits 4–5
+  const ql = block[64 + 8]! >> 4, qh = (block[128 + 32 + 8]! >> 4) & 3;
+  assert.equal(out[200], 0.5 * (block[192 + 8 + 0 + 4]! << 24 >> 24) * ((ql | (qh << 4)) - 32));
+  for (let v = 0; v < 256; v++) {
+    const h = v >> 7, r = v & 127, quarter = r >> 5, l = r & 31;
+    const low = (block[64 * h + l + (quarter & 1) * 32]! >> (quarter >= 2 ? 4 : 0)) & 15;
+    const high = (block[128 + 32 * h + l]! >> (2 * quarter)) & 3;
+    const scale = (block[192 + 8 * h + (l >> 4) + 2 * quarter]! << 24) >> 24;
+    assert.equal(out[v], 0.5 * scale * ((low | (high << 4)) - 32), `value ${v}`);
   }
 });
 
