@@ -77,8 +77,9 @@ export class CacheApiStore implements CacheStore {
 
   async get(id: string): Promise<CachedBody | undefined> {
     const res = await (await this.open()).match(this.key(id));
-    if (!res || !res.body) return undefined;
-    return { info: this.info(res, id), stream: () => res.body! };
+    if (!res) return undefined;
+    // An empty file may come back with a null body; it is still a hit.
+    return { info: this.info(res, id), stream: () => res.body ?? new ReadableStream({ start: (c) => c.close() }) };
   }
 
   async put(info: CacheEntryInfo, bytes: Uint8Array): Promise<void> {
@@ -150,7 +151,14 @@ export class IdbStore implements CacheStore {
           terminated: () => {
             this.db = undefined;
           },
-        }).then(resolve, reject);
+        }).then(resolve, (err: unknown) => {
+          const name = (err as { name?: string } | null)?.name;
+          reject(
+            name === 'VersionError'
+              ? new StorageError(`IndexedDB "${this.name}" was written by a newer version of this library`, { cause: err })
+              : new StorageError(`IndexedDB "${this.name}" could not be opened (${String(err)})`, { cause: err }),
+          );
+        });
       });
       this.db.catch(() => (this.db = undefined));
     }
@@ -277,6 +285,15 @@ export function storageFailure(err: unknown, what: string, bytes: number): Accel
   return new StorageError(`writing ${what} failed (${err instanceof Error ? `${err.name}: ${err.message}` : String(err)})`, { cause: err });
 }
 
+async function storageCall<T>(fn: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AccelError) throw err;
+    throw new StorageError(`${what} failed (${err instanceof Error ? `${err.name}: ${err.message}` : String(err)})`, { cause: err });
+  }
+}
+
 /** The user-facing cache of verified model files: list, delete, clear, usage. */
 export class ModelCache {
   readonly store: CacheStore;
@@ -294,7 +311,7 @@ export class ModelCache {
 
   /** Entry if present and whole; failures read as a miss because the network can still serve the file. */
   async get(id: string): Promise<CachedBody | undefined> {
-    return this.store.get(id);
+    return storageCall(() => this.store.get(id), `reading ${id}`);
   }
 
   /** Stores complete, verified bytes; on failure removes any partial entry and throws QuotaError/StorageError. */
@@ -308,19 +325,19 @@ export class ModelCache {
   }
 
   async list(): Promise<CacheEntryInfo[]> {
-    return (await this.store.list()).sort((a, b) => a.id.localeCompare(b.id));
+    return (await storageCall(() => this.store.list(), 'listing entries')).sort((a, b) => a.id.localeCompare(b.id));
   }
 
   delete(id: string): Promise<boolean> {
-    return this.store.delete(id);
+    return storageCall(() => this.store.delete(id), `deleting ${id}`);
   }
 
   clear(): Promise<void> {
-    return this.store.clear();
+    return storageCall(() => this.store.clear(), 'clearing');
   }
 
   async usage(): Promise<CacheUsage> {
-    const entries = await this.store.list();
+    const entries = await storageCall(() => this.store.list(), 'listing entries');
     const out: CacheUsage = {
       bytes: entries.reduce((n, e) => n + (Number.isFinite(e.size) ? e.size : 0), 0),
       entries: entries.length,

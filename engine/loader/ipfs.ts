@@ -45,6 +45,7 @@ export class IpfsSource implements ModelSource {
   readonly cacheable = true;
   private readonly gateways: string[];
   private readonly resolved = new Map<string, Promise<Node>>();
+  private preferred = 0;
 
   constructor(
     readonly root: CID,
@@ -86,7 +87,9 @@ export class IpfsSource implements ModelSource {
     }
     let integrity: IntegrityError | undefined;
     let last: unknown;
-    for (const gw of this.gateways) {
+    // The gateway that served the last block goes first, so a dead one costs its timeout once, not per block.
+    const order = [this.gateways[this.preferred]!, ...this.gateways.filter((_, i) => i !== this.preferred)];
+    for (const gw of order) {
       if (signal?.aborted) throw new AbortError(`Fetching IPFS block ${cid}`, { cause: signal.reason });
       const url = this.blockUrl(gw, cid);
       try {
@@ -98,6 +101,7 @@ export class IpfsSource implements ModelSource {
         });
         const bytes = await readAll(body.stream, body.length, MAX_BLOCK_BYTES, url);
         await verifyBlock(cid, bytes);
+        this.preferred = this.gateways.indexOf(gw);
         return bytes;
       } catch (err) {
         if (err instanceof AbortError || signal?.aborted) throw err instanceof AbortError ? err : new AbortError(`Fetching IPFS block ${cid}`, { cause: err });

@@ -1,4 +1,4 @@
-import { AbortError, AccelError, IntegrityError, InvalidArgumentError, StorageError, TruncatedError } from '../errors.js';
+import { AbortError, AccelError, IntegrityError, InvalidArgumentError, OutOfMemoryError, StorageError, TruncatedError } from '../errors.js';
 import { ModelCache, type CacheEntryInfo } from './cache.js';
 import { checkSha256, sha256Hex } from './integrity.js';
 import { createSource, type ModelSource, type SourceFile, type SourceInput, type SourceOptions } from './sources.js';
@@ -57,6 +57,8 @@ export interface LoaderOptions extends SourceOptions, LoadCallOptions {
   verify?: boolean;
 }
 
+const INITIAL_CAPACITY = 16 * 1024 * 1024;
+
 function toSpec(f: string | FileSpec): FileSpec {
   return typeof f === 'string' ? { name: f } : f;
 }
@@ -65,21 +67,34 @@ function abortError(what: string, signal: AbortSignal | undefined): AbortError {
   return new AbortError(what, { cause: signal?.reason });
 }
 
-/** Growable byte sink; preallocated when the length is known so a model file is held once. */
+/**
+ * Growable byte sink. The first allocation is capped so a server that announces a huge length cannot
+ * make us reserve it before sending the bytes; after that capacity doubles up to the announced length.
+ */
 class Sink {
   private buf: Uint8Array;
   n = 0;
-  constructor(length: number | undefined) {
-    this.buf = new Uint8Array(length ?? 64 * 1024);
+  constructor(private readonly expected: number | undefined, private readonly what: string) {
+    this.buf = this.alloc(Math.min(expected ?? INITIAL_CAPACITY, INITIAL_CAPACITY));
+  }
+  private alloc(bytes: number): Uint8Array {
+    try {
+      return new Uint8Array(bytes);
+    } catch (err) {
+      throw new OutOfMemoryError(bytes, `the loader buffer for ${this.what}`, { cause: err });
+    }
   }
   push(chunk: Uint8Array): void {
-    if (this.n + chunk.byteLength > this.buf.byteLength) {
-      const grown = new Uint8Array(Math.max(this.buf.byteLength * 2, this.n + chunk.byteLength));
+    const need = this.n + chunk.byteLength;
+    if (need > this.buf.byteLength) {
+      let cap = Math.max(this.buf.byteLength * 2, need);
+      if (this.expected !== undefined && need <= this.expected) cap = Math.min(cap, this.expected);
+      const grown = this.alloc(cap);
       grown.set(this.buf.subarray(0, this.n));
       this.buf = grown;
     }
     this.buf.set(chunk, this.n);
-    this.n += chunk.byteLength;
+    this.n = need;
   }
   bytes(): Uint8Array<ArrayBuffer> {
     if (this.n === this.buf.byteLength) return this.buf as Uint8Array<ArrayBuffer>;
@@ -136,7 +151,7 @@ export class ModelLoader {
       await opened.stream.cancel().catch(() => {});
       throw new IntegrityError(opened.url, 'size', `${spec.size} bytes`, `${opened.length} bytes`);
     }
-    const sink = new Sink(total);
+    const sink = new Sink(total, opened.url);
     const reader = opened.stream.getReader();
     onProgress?.({ file: spec.name, loaded: 0, total, phase: 'download' });
     try {
@@ -154,7 +169,8 @@ export class ModelLoader {
       throw err;
     }
     if (signal?.aborted) throw abortError(what, signal);
-    if (total !== undefined && sink.n !== total) throw new TruncatedError(opened.url, total, sink.n);
+    if (total !== undefined && sink.n < total) throw new TruncatedError(opened.url, total, sink.n);
+    if (total !== undefined && sink.n > total) throw new IntegrityError(opened.url, 'size', `${total} bytes`, `${sink.n} bytes`);
     const bytes = sink.bytes();
     const size = bytes.byteLength;
     if (total === undefined) onProgress?.({ file: spec.name, loaded: size, total: size, phase: 'download' });
@@ -214,7 +230,7 @@ export class ModelLoader {
       await cache.delete(key).catch(() => false);
       return undefined;
     }
-    const sink = new Sink(info.size);
+    const sink = new Sink(info.size, key);
     const reader = hit.stream().getReader();
     onProgress?.({ file: spec.name, loaded: 0, total: info.size, phase: 'cached' });
     try {

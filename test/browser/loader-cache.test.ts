@@ -31,13 +31,13 @@ for (const kind of ['cache-api', 'indexeddb'] as const) {
     });
 
     it('second load comes from the cache with zero requests', async () => {
-      await loadFiles(base, ['config.json', weights], { ...fast, cache });
+      await loadFiles(base, ['config.json', weights, 'empty.bin'], { ...fast, cache });
       await counter(true);
       const phases: string[] = [];
       const loader = new ModelLoader(base, { ...fast, cache, onProgress: (e) => phases.push(e.phase) });
-      const [c, w] = await loader.loadAll(['config.json', weights]);
+      const [c, w, e] = await loader.loadAll(['config.json', weights, 'empty.bin']);
       expect((await counter()).total).to.equal(0);
-      expect([c!.fromCache, w!.fromCache]).to.deep.equal([true, true]);
+      expect([c!.fromCache, w!.fromCache, e!.fromCache, e!.bytes.byteLength]).to.deep.equal([true, true, true, 0]);
       expect(arr(w!.bytes)).to.deep.equal(truth('weights.bin'));
       expect(arr(c!.bytes)).to.deep.equal(truth('config.json'));
       expect(new Set(phases)).to.deep.equal(new Set(['cached']));
@@ -124,6 +124,25 @@ describe('quota and store failures', () => {
     expect(arr(out['small.bin']!)).to.deep.equal(truth('small.bin'));
     expect(warnings[0]).to.be.instanceOf(StorageError);
     await caches.delete(name);
+  });
+
+  it('an IndexedDB written by a newer schema → StorageError, the load continues uncached', async () => {
+    const name = `accel-test-newer-${uniq()}`;
+    await new Promise<void>((resolve, reject) => {
+      const req = indexedDB.open(name, 7);
+      req.onsuccess = () => (req.result.close(), resolve());
+      req.onerror = () => reject(req.error);
+    });
+    const cache = new ModelCache(new IdbStore(name));
+    let listed: unknown;
+    await cache.list().catch((e) => (listed = e));
+    expect(listed).to.be.instanceOf(StorageError);
+    expect((listed as Error).message).to.contain('newer version');
+    const warnings: AccelError[] = [];
+    const out = await loadFiles(base, ['small.bin'], { ...fast, cache, onWarning: (w) => warnings.push(w) });
+    expect(arr(out['small.bin']!)).to.deep.equal(truth('small.bin'));
+    expect(warnings.map((w) => w.code)).to.deep.equal(['storage-failed', 'storage-failed']);
+    indexedDB.deleteDatabase(name);
   });
 
   it('the default cache picks the Cache API', async () => {

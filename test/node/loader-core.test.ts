@@ -166,6 +166,35 @@ describe('http source', () => {
     assert.ok(Date.now() - t0 < 800, `took ${Date.now() - t0} ms`);
   });
 
+  test('onChunk streams contiguous bytes, from the network and from the cache', async () => {
+    const cache = new ModelCache(new MemoryStore());
+    for (const expectCached of [false, true]) {
+      const parts: Uint8Array[] = [];
+      let next = 0;
+      const f = await new ModelLoader(`${origin}/__fault/chunk=3000/__models/tiny/`, { ...fast, cache }).load('weights.bin', {
+        onChunk: (c) => {
+          assert.equal(c.file, 'weights.bin');
+          assert.equal(c.offset, next);
+          next += c.bytes.byteLength;
+          parts.push(c.bytes.slice());
+        },
+      });
+      assert.equal(f.fromCache, expectCached);
+      assert.equal(next, 20_000);
+      same(Buffer.concat(parts), bytesOf('weights.bin'));
+    }
+  });
+
+  test('an announced length of 1 TiB is not allocated up front; the short body is a TruncatedError', async () => {
+    const fakeFetch = (async () =>
+      new Response(new ReadableStream({ start: (c) => (c.enqueue(new Uint8Array([1, 2, 3])), c.close()) }), {
+        status: 200,
+        headers: { 'content-length': String(2 ** 40) },
+      })) as typeof fetch;
+    const err = await rejects(loadFiles('https://models.example/m/', ['w.bin'], { ...fast, fetch: fakeFetch }), TruncatedError);
+    assert.deepEqual([err.expectedBytes, err.receivedBytes], [2 ** 40, 3]);
+  });
+
   test('file names cannot leave the configured folder', async () => {
     await counter(true);
     for (const bad of ['../secret', 'https://elsewhere.example/x', '/etc/passwd', 'a//b']) {
@@ -257,6 +286,14 @@ describe('ipfs:// source', () => {
       gateways: [`${origin}/__fault/corrupt=all/__ipfs`, `${origin}/__fault/status=500/__ipfs`, `${origin}/__ipfs`],
     });
     same(out['weights.bin']!, bytesOf('weights.bin'));
+  });
+
+  test('a stalled gateway is skipped once, then the working one is preferred', async () => {
+    await counter(true);
+    const out = await loadFiles(`ipfs://${ipfs.dir}`, ['weights.bin'], { ...fast, gateways: [`${origin}/__fault/stall=0/__ipfs`, `${origin}/__ipfs`] });
+    same(out['weights.bin']!, bytesOf('weights.bin'));
+    const stalled = Object.entries((await counter()).byPath).filter(([p]) => p.startsWith('/__fault/'));
+    assert.equal(stalled.length, 1, JSON.stringify(stalled));
   });
 
   test('a name missing from the directory → FileNotFoundError; no gateway → SourceError', async () => {
