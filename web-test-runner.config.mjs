@@ -8,7 +8,7 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** @type {import('@web/test-runner').TestRunnerConfig} */
 export default {
   files: ['test/browser/**/*.test.ts', 'components/**/*.test.ts'],
-  nodeResolve: { exportConditions: ['browser', 'production'] },
+  nodeResolve: { exportConditions: ['browser', 'production'], browser: true },
   middleware: testServerMiddleware,
   plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'tsconfig.json' })],
   concurrency: 1,
