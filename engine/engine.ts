@@ -2,20 +2,47 @@ import { AccelError } from './errors.js';
 import { probeCapabilities, type ProbeSources } from './capabilities/probe.js';
 import { recommendBackend } from './capabilities/recommend.js';
 import type { BackendChoice, CapabilityReport, RecommendRequest } from './capabilities/types.js';
+import type { Backend, BackendName } from './backends/backend.js';
+import { createBackend } from './backends/registry.js';
+import { AbortError } from './errors.js';
+import { loadModel, Model, type ModelLoadOptions } from './load-model.js';
+import type { SourceInput } from './loader/index.js';
 
-export interface EngineOptions extends ProbeSources {}
+export interface EngineLoadOptions extends ModelLoadOptions {
+  /** Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). */
+  backend?: BackendRequest;
+  /** Weight precision: 'original' runs the checkpoint's own weights (GGUF files keep their Q8_0/Q4_0). */
+  precision?: 'original';
+}
+
+interface SharedLoad {
+  promise: Promise<Model>;
+  controller: AbortController;
+  waiting: number;
+  users: number;
+  model: Model | null;
+}
+
+export interface EngineOptions extends ProbeSources {
+  /** Worker threads for the wasm backend. */
+  wasmThreads?: number;
+}
+
+export type BackendRequest = BackendName | 'auto';
 
 /**
  * The one engine of a realm (page, Worker or Node process): every element and every call shares its
  * backends, loaded models and caches. Get it with `getEngine()`.
  */
 export class Engine {
-  #sources: ProbeSources = {};
+  #options: EngineOptions = {};
   #report: Promise<CapabilityReport> | null = null;
+  #backends = new Map<BackendName, Promise<Backend>>();
+  #models = new Map<string, SharedLoad>();
 
   /** Injects platform entry points (e.g. Dawn's GPU under Node). Clears the cached capability report. */
   configure(options: EngineOptions): this {
-    this.#sources = { ...this.#sources, ...options };
+    this.#options = { ...this.#options, ...options };
     this.#report = null;
     return this;
   }
@@ -27,7 +54,7 @@ export class Engine {
    */
   capabilities(options: { refresh?: boolean } = {}): Promise<CapabilityReport> {
     if (options.refresh || !this.#report) {
-      const probe = probeCapabilities(this.#sources).catch((cause: unknown) => {
+      const probe = probeCapabilities(this.#options).catch((cause: unknown) => {
         this.#report = null;
         throw new AccelError('capabilities-failed', `Probing the device failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
       });
@@ -39,6 +66,114 @@ export class Engine {
   /** Backends ordered best first for a model of this size and precision, each with its reason. */
   async recommendBackend(request: RecommendRequest = {}): Promise<BackendChoice[]> {
     return recommendBackend(await this.capabilities(), request);
+  }
+
+  /**
+   * The shared backend of that name, created on first request. 'auto' takes the first usable backend
+   * `recommendBackend(request)` lists. A lost WebGPU device drops the backend, so the next request
+   * creates a fresh one.
+   */
+  async backend(name: BackendRequest = 'auto', request: RecommendRequest = {}): Promise<Backend> {
+    const resolved = name === 'auto' ? await this.#autoBackend(request) : name;
+    let pending = this.#backends.get(resolved);
+    if (!pending) {
+      pending = createBackend(resolved, { gpu: this.#options.gpu, ...(this.#options.wasmThreads !== undefined ? { threads: this.#options.wasmThreads } : {}) });
+      this.#backends.set(resolved, pending);
+      pending.then(
+        (b) => void b.lost.then(() => this.#forget(resolved, pending!)),
+        () => this.#forget(resolved, pending!),
+      );
+    }
+    return pending;
+  }
+
+  async #autoBackend(request: RecommendRequest): Promise<BackendName> {
+    const choice = (await this.recommendBackend(request)).find((c) => c.usable && c.backend !== 'webnn');
+    return (choice?.backend as BackendName | undefined) ?? 'cpu';
+  }
+
+  #forget(name: BackendName, pending: Promise<Backend>): void {
+    if (this.#backends.get(name) === pending) this.#backends.delete(name);
+  }
+
+  /**
+   * Loads a model (Hugging Face folder, GGUF file, hf:, ipfs://, File/Blob) onto a backend. Callers that
+   * ask for the same source, backend and precision share one loaded copy; each call counts as one user
+   * until `unload(model)`. Aborting a shared load only cancels it when every caller has aborted.
+   */
+  async load(src: SourceInput, options: EngineLoadOptions = {}): Promise<Model> {
+    const { backend: requested = 'auto', precision = 'original', signal, onProgress, ...rest } = options;
+    const backend = await this.backend(requested);
+    const key = typeof src === 'string' || src instanceof URL ? JSON.stringify([String(src), backend.name, precision, rest.file ?? null, rest.maxSequence ?? null]) : null;
+    let shared = key ? this.#models.get(key) : undefined;
+    if (!shared) {
+      const controller = new AbortController();
+      const entry: SharedLoad = { controller, waiting: 0, users: 0, model: null, promise: Promise.resolve(null as unknown as Model) };
+      entry.promise = loadModel(src, backend, { ...rest, signal: controller.signal, onProgress: (p) => this.#progress.get(entry)?.forEach((f) => f(p)) }).then(
+        (model) => {
+          entry.model = model;
+          return model;
+        },
+        (error: unknown) => {
+          if (key && this.#models.get(key) === entry) this.#models.delete(key);
+          throw error;
+        },
+      );
+      shared = entry;
+      if (key) this.#models.set(key, entry);
+    }
+    return this.#join(shared, signal, onProgress);
+  }
+
+  #progress = new WeakMap<SharedLoad, Set<NonNullable<ModelLoadOptions['onProgress']>>>();
+
+  async #join(entry: SharedLoad, signal: AbortSignal | undefined, onProgress: ModelLoadOptions['onProgress']): Promise<Model> {
+    if (entry.model) {
+      entry.users++;
+      return entry.model;
+    }
+    if (signal?.aborted) throw new AbortError('Loading the model', { cause: signal.reason });
+    let listeners = this.#progress.get(entry);
+    if (!listeners) this.#progress.set(entry, (listeners = new Set()));
+    if (onProgress) listeners.add(onProgress);
+    entry.waiting++;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        reject(new AbortError('Loading the model', { cause: signal?.reason }));
+        if (--entry.waiting === 0 && !entry.model) entry.controller.abort(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const model = await Promise.race([entry.promise, aborted]);
+      entry.users++;
+      entry.waiting--;
+      return model;
+    } catch (error) {
+      if (!signal?.aborted) entry.waiting--;
+      throw error;
+    } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      if (onProgress) listeners.delete(onProgress);
+    }
+  }
+
+  /** One user fewer for a model from `load()`; the last one frees its memory. Returns true when freed. */
+  unload(model: Model): boolean {
+    for (const [key, entry] of this.#models) {
+      if (entry.model !== model) continue;
+      if (--entry.users > 0) return false;
+      this.#models.delete(key);
+      break;
+    }
+    model.dispose();
+    return true;
+  }
+
+  /** Models currently loaded and shared by the engine. */
+  loadedModels(): Model[] {
+    return [...this.#models.values()].flatMap((e) => (e.model ? [e.model] : []));
   }
 }
 

@@ -1,0 +1,26 @@
+import { BackendUnavailableError } from '../errors.js';
+import type { Backend, BackendName } from './backend.js';
+
+export interface BackendFactoryOptions {
+  /** WebGPU entry point (navigator.gpu by default; Dawn's `create([])` under Node). */
+  gpu?: GPU | null;
+  /** Worker threads for the wasm backend (default: cores − 1 when cross-origin isolated, else 1). */
+  threads?: number;
+}
+
+/** Creates a backend; each is loaded on first use so pages that never need one never download it. */
+export async function createBackend(name: BackendName, options: BackendFactoryOptions = {}): Promise<Backend> {
+  switch (name) {
+    case 'cpu':
+      return (await import('./cpu/index.js')).createCpuBackend();
+    case 'wasm':
+      return (await import('./wasm/index.js')).createWasmBackend(options.threads !== undefined ? { threads: options.threads } : {});
+    case 'webgpu': {
+      const gpu = options.gpu === undefined ? (globalThis.navigator?.gpu ?? null) : options.gpu;
+      if (!gpu) throw new BackendUnavailableError('webgpu', 'navigator.gpu is not defined here');
+      return (await import('./webgpu/index.js')).createWebGPUBackend({ gpu });
+    }
+    default:
+      throw new BackendUnavailableError(String(name), 'unknown backend name; use webgpu, wasm, cpu or auto');
+  }
+}

@@ -1,0 +1,261 @@
+import type { Backend, BackendName } from './backends/backend.js';
+import type { Tensor } from './tensor/tensor.js';
+import type { ModelType } from './capabilities/types.js';
+import { AccelError, FormatError, HttpError, FileNotFoundError, InvalidArgumentError } from './errors.js';
+import { parseModelConfig, type ModelConfig } from './formats/config.js';
+import { parseGguf } from './formats/gguf.js';
+import { ggufLlamaConfig } from './formats/gguf-llama.js';
+import { parseSafetensors, parseSafetensorsIndex } from './formats/safetensors.js';
+import { loadTokenizer, tokenizerFromGguf, type Tokenizer } from './formats/tokenizer.js';
+import { ModelLoader, type LoaderOptions, type LoadProgress } from './loader/index.js';
+import type { SourceInput } from './loader/index.js';
+import { BertModel } from './models/bert/bert.js';
+import { Gpt2Model } from './models/gpt2/gpt2.js';
+import { LlamaModel } from './models/llama/llama.js';
+import type { CausalLM } from './models/model.js';
+import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
+import type { WeightStore } from './models/weights.js';
+import type { BertOutput } from './models/bert/bert.js';
+import { generate, type GenerateInput, type GenerateOptions, type Generation } from './generate/index.js';
+
+/** What a page needs to show about a loaded model (plain data: crosses Workers). */
+export interface ModelInfo {
+  name: string;
+  architecture: ModelArchitecture;
+  task: ModelType;
+  backend: BackendName;
+  format: 'safetensors' | 'gguf';
+  source: string;
+  vocabSize: number;
+  /** KV-cache length (decoders), else max positions. */
+  maxSequence: number;
+  hasChatTemplate: boolean;
+  memory: { weightBytes: number; kvCacheBytes: number; totalBytes: number };
+}
+
+/** The part of a model elements use; implemented in-thread by Model and across a Worker by a proxy. */
+export interface ModelHandle {
+  readonly info: ModelInfo;
+  generate(input: GenerateInput, options?: GenerateOptions): Generation;
+  embed(text: string): Promise<BertOutput>;
+}
+
+/** Model-level progress: bytes over all files; `upload` while weights go to the backend. */
+export interface ModelLoadProgress {
+  phase: LoadProgress['phase'] | 'parse' | 'upload' | 'ready';
+  file: string;
+  /** Bytes of the current file so far and its size (when known). */
+  fileLoaded: number;
+  fileTotal: number | undefined;
+  /** Bytes of all files so far. */
+  loaded: number;
+  /** 0…1 when the sizes are known, else null. */
+  progress: number | null;
+}
+
+export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase' | 'gateways' | 'verify' | 'stallTimeoutMs' | 'retries'> {
+  signal?: AbortSignal;
+  onProgress?: (p: ModelLoadProgress) => void;
+  onWarning?: (e: AccelError) => void;
+  /** A GGUF file inside the model folder to load instead of config.json + safetensors. */
+  file?: string;
+  /** KV cache length for decoders. */
+  maxSequence?: number;
+}
+
+export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
+
+/**
+ * A model on one backend with its tokenizer. Decoders expose `lm`; encoders `encoder`. Created by
+ * `engine.load()`; `dispose()` frees its backend memory.
+ */
+export class Model implements ModelHandle {
+  readonly config: ModelConfig;
+  readonly tokenizer: Tokenizer;
+  readonly backend: Backend;
+  readonly source: string;
+  readonly format: 'safetensors' | 'gguf';
+  /** Decoder-only LM (llama, gpt2), else null. */
+  readonly lm: CausalLM | null;
+  /** Encoder (bert), else null. */
+  readonly encoder: BertModel | null;
+  /** generation_config.json, when the folder has one. */
+  readonly generationConfig: Readonly<Record<string, unknown>> | null;
+  #disposed = false;
+
+  constructor(init: { config: ModelConfig; tokenizer: Tokenizer; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; generationConfig: Record<string, unknown> | null }) {
+    this.config = init.config;
+    this.tokenizer = init.tokenizer;
+    this.backend = init.backend;
+    this.source = init.source;
+    this.format = init.format;
+    this.lm = init.lm;
+    this.encoder = init.encoder;
+    this.generationConfig = init.generationConfig;
+  }
+
+  get architecture(): ModelArchitecture {
+    return this.config.architecture;
+  }
+
+  get task(): ModelType {
+    return this.encoder ? 'feature-extraction' : 'text-generation';
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Backend bytes held by this model (weights and KV cache). */
+  memory(): { weightBytes: number; kvCacheBytes: number; totalBytes: number } {
+    const m = this.lm ? this.lm.memory() : { weightBytes: this.encoder!.memory().weightBytes, kvCacheBytes: 0 };
+    return { ...m, totalBytes: m.weightBytes + m.kvCacheBytes };
+  }
+
+  get info(): ModelInfo {
+    const raw = (this.config.raw as { _name_or_path?: string }) ?? {};
+    const fromSource = this.source.replace(/[?#].*$/, '').replace(/\/+$/, '').split(/[/:]/).filter(Boolean).pop();
+    return {
+      name: (raw._name_or_path?.split('/').filter(Boolean).pop() ?? fromSource ?? 'model').replace(/\.gguf$/i, ''),
+      architecture: this.architecture,
+      task: this.task,
+      backend: this.backend.name,
+      format: this.format,
+      source: this.source,
+      vocabSize: this.tokenizer.vocabSize,
+      maxSequence: this.lm ? this.lm.maxSequence : (this.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings,
+      hasChatTemplate: this.tokenizer.chatTemplate !== null,
+      memory: this.memory(),
+    };
+  }
+
+  /** Streams a completion (see engine/generate): iterate for tokens, await `.result` for the whole. */
+  generate(input: GenerateInput, options: GenerateOptions = {}): Generation {
+    if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} is an encoder; use embed().`);
+    return generate(this.lm, this.tokenizer, input, options);
+  }
+
+  /** Logits for `ids` after what is cached (see CausalLM.forward). */
+  forward(ids: Int32Array, options?: { allLogits?: boolean }): Tensor {
+    if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} is an encoder; use embed().`);
+    return this.lm.forward(ids, options);
+  }
+
+  /** Sentence embeddings (BERT): tokenizes `text` with special tokens. */
+  async embed(text: string): Promise<BertOutput> {
+    if (!this.encoder) throw new InvalidArgumentError(`${this.config.architecture} is a decoder; use generate().`);
+    return this.encoder.embed(Int32Array.from(this.tokenizer.encode(text, { addSpecialTokens: true })));
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.lm?.dispose();
+    this.encoder?.dispose();
+  }
+}
+
+/** Folder + file name of a source that points straight at a .gguf file. */
+function splitGguf(src: SourceInput, file: string | undefined): { folder: SourceInput; file: string | undefined } {
+  if (file || typeof src !== 'string' || !/\.gguf(\?.*)?$/i.test(src)) return { folder: src, file };
+  const cut = src.lastIndexOf('/');
+  return { folder: src.slice(0, cut + 1), file: src.slice(cut + 1) };
+}
+
+function isMissing(e: unknown): boolean {
+  return (e instanceof HttpError && e.status === 404) || e instanceof FileNotFoundError;
+}
+
+function describeSource(src: SourceInput): string {
+  if (typeof src === 'string') return src;
+  if (src instanceof URL) return src.href;
+  return 'local files';
+}
+
+const textDecoder = new TextDecoder();
+
+/**
+ * Fetches (or reads from cache), verifies, parses and uploads a model. Supports Hugging Face folders
+ * (config.json, tokenizer.json, model.safetensors or sharded safetensors) and Llama-family GGUF files.
+ */
+export async function loadModel(src: SourceInput, backend: Backend, options: ModelLoadOptions = {}): Promise<Model> {
+
+  const { folder, file: ggufFile } = splitGguf(src, options.file);
+  const { onProgress: _progress, file: _file, maxSequence: _seq, ...loaderOptions } = options;
+  const loader = new ModelLoader(folder, loaderOptions);
+  const done = new Map<string, number>();
+  let loadedBefore = 0;
+  let knownTotal = 0;
+  const report = (p: ModelLoadProgress) => options.onProgress?.(p);
+  const fetchFile = async (name: string, optional = false): Promise<Uint8Array | null> => {
+    try {
+      let announced = false;
+      const f = await loader.load(name, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+        onProgress: (e) => {
+          if (!announced && e.total !== undefined) {
+            knownTotal += e.total;
+            announced = true;
+          }
+          report({ phase: e.phase, file: e.file, fileLoaded: e.loaded, fileTotal: e.total, loaded: loadedBefore + e.loaded, progress: knownTotal > 0 ? (loadedBefore + e.loaded) / knownTotal : null });
+        },
+      });
+      loadedBefore += f.bytes.byteLength;
+      done.set(name, f.bytes.byteLength);
+      return new Uint8Array(f.bytes);
+    } catch (e) {
+      if (optional && isMissing(e)) return null;
+      throw e;
+    }
+  };
+  const json = (bytes: Uint8Array) => textDecoder.decode(bytes);
+  const source = describeSource(src);
+
+  if (ggufFile) {
+    const bytes = (await fetchFile(ggufFile))!;
+    report({ phase: 'parse', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
+    const header = parseGguf(bytes, ggufFile);
+    const config = ggufLlamaConfig(header);
+    const tokenizer = tokenizerFromGguf(header);
+    report({ phase: 'upload', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
+    const lm = new LlamaModel(backend, config, ggufStore(header, bytes, config), options.maxSequence !== undefined ? { maxSequence: options.maxSequence } : {});
+    await backend.sync();
+    report({ phase: 'ready', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
+    return new Model({ config, tokenizer, backend, source, format: 'gguf', lm, encoder: null, generationConfig: null });
+  }
+
+  const config = parseModelConfig(json((await fetchFile('config.json'))!), 'config.json');
+  const tokJson = await fetchFile('tokenizer.json', true);
+  if (!tokJson) throw new FormatError('tokenizer.json', 'the model folder has no tokenizer.json; accel needs the fast-tokenizer file (save the tokenizer with transformers to create it).');
+  const tokConfig = await fetchFile('tokenizer_config.json', true);
+  const genConfig = await fetchFile('generation_config.json', true);
+  const tokenizer = loadTokenizer(json(tokJson), tokConfig ? json(tokConfig) : {}, { tokenizer: 'tokenizer.json', config: 'tokenizer_config.json' });
+
+  const files: SafetensorsFile[] = [];
+  const single = await fetchFile('model.safetensors', true);
+  if (single) {
+    files.push({ header: parseSafetensors(single, 'model.safetensors'), bytes: single });
+  } else {
+    const indexBytes = await fetchFile('model.safetensors.index.json', true);
+    if (!indexBytes) throw new FormatError('model.safetensors', 'the model folder has neither model.safetensors nor model.safetensors.index.json.');
+    const index = parseSafetensorsIndex(json(indexBytes));
+    for (const shard of index.files) {
+      const bytes = (await fetchFile(shard))!;
+      files.push({ header: parseSafetensors(bytes, shard), bytes });
+    }
+  }
+  const store: WeightStore = safetensorsStore(files);
+  report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
+  const seq = options.maxSequence !== undefined ? { maxSequence: options.maxSequence } : {};
+  let lm: CausalLM | null = null;
+  let encoder: BertModel | null = null;
+  if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);
+  else if (config.architecture === 'gpt2') lm = new Gpt2Model(backend, config, store, seq);
+  else encoder = new BertModel(backend, config, store);
+  await backend.sync();
+  report({ phase: 'ready', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
+  return new Model({ config, tokenizer, backend, source, format: 'safetensors', lm, encoder, generationConfig: genConfig ? (JSON.parse(json(genConfig)) as Record<string, unknown>) : null });
+}
+
+export type { BackendName };
