@@ -267,9 +267,13 @@ export class WasmBackend implements Backend {
 
   // ---- ops ----------------------------------------------------------------------------------------------
 
+  /** Checks inputs before any output is allocated, so a throwing call leaks nothing. */
   #f32(op: string, ...ts: Tensor[]): void {
     this.#live();
-    for (const t of ts) if (t.dtype !== 'f32') throw new DTypeError(op, `expected f32, got ${t.dtype}`);
+    for (const t of ts) {
+      this.#ptr(t, op);
+      if (t.dtype !== 'f32') throw new DTypeError(op, `expected f32, got ${t.dtype}`);
+    }
   }
 
   matmul(a: Tensor, b: Tensor, opts: { transB?: boolean } = {}): Tensor {
@@ -335,6 +339,7 @@ export class WasmBackend implements Backend {
 
   #quantized(op: string, x: Tensor, w: QuantizedTensor, M: number, outShape: number[]): Tensor {
     this.#f32(op, x);
+    for (const t of [w.data, w.scales, w.mins]) if (t) this.#ptr(t, op);
     const [N, K] = w.shape;
     const out = this.#newTensor(outShape, 'f32');
     if (out.size === 0) return out;
@@ -403,6 +408,7 @@ export class WasmBackend implements Backend {
 
   embedding(table: Tensor, ids: Tensor): Tensor {
     this.#f32('embedding', table);
+    this.#ptr(ids, 'embedding');
     if (ids.dtype !== 'i32') throw new DTypeError('embedding', `ids must be i32, got ${ids.dtype}`);
     if (table.rank !== 2) throw new ShapeError('embedding', `table must be [V, D], got [${table.shape.join(', ')}]`);
     const [V, D] = table.shape as [number, number];
@@ -507,9 +513,13 @@ export class WasmBackend implements Backend {
     if (x.rank !== 3) throw new ShapeError('rope', `x must be [T, H, Dh], got [${x.shape.join(', ')}]`);
     const [T, H, Dh] = x.shape as [number, number, number];
     const rd = opts.rotaryDim ?? Dh;
-    if (!Number.isInteger(rd) || rd <= 0 || rd % 2 !== 0 || rd > Dh) throw new InvalidArgumentError(`rope: rotaryDim must be even and in (0, ${Dh}], got ${rd}`);
+    if (!Number.isInteger(rd) || rd < 0 || rd % 2 !== 0 || rd > Dh) throw new InvalidArgumentError(`rope: rotaryDim ${rd} must be even and ≤ head dim ${Dh}`);
+    if (!Number.isInteger(opts.pos0) || opts.pos0 < 0) throw new InvalidArgumentError(`rope: pos0 ${opts.pos0} must be an integer ≥ 0`);
+    if (!(opts.theta > 0)) throw new InvalidArgumentError(`rope: theta ${opts.theta} must be > 0`);
     const scale = opts.scale ?? 1;
-    if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale must be > 0, got ${scale}`);
+    if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale ${scale} must be > 0`);
+    const style = opts.style ?? 'half';
+    if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
     const out = this.#newTensor(x.shape, 'f32');
     if (out.size === 0) return out;
     // cos [T, rd/2] then sin [T, rd/2], angles in f64 then rounded once
@@ -523,7 +533,7 @@ export class WasmBackend implements Backend {
         table[T * half + t * half + i] = Math.sin(ang);
       }
     }
-    const tb = this.#heap.alloc(table.byteLength);
+    const tb = this.#heap.alloc(Math.max(4, table.byteLength));
     this.#bytes().set(new Uint8Array(table.buffer), tb.ptr);
     const c = this.#stage(OP_ROPE);
     c[1] = this.#ptr(x, 'rope');
@@ -533,7 +543,7 @@ export class WasmBackend implements Backend {
     c[5] = H;
     c[6] = Dh;
     c[7] = rd;
-    c[8] = opts.style === 'interleaved' ? 1 : 0;
+    c[8] = style === 'interleaved' ? 1 : 0;
     try {
       this.#submit('rope');
     } finally {
@@ -548,7 +558,8 @@ export class WasmBackend implements Backend {
     const [Hkv, S, Dh] = cache.shape as [number, number, number];
     const [T, xh, xd] = x.shape as [number, number, number];
     if (xh !== Hkv || xd !== Dh) throw new ShapeError('kvWrite', `x [${x.shape.join(', ')}] does not match cache [${cache.shape.join(', ')}]`);
-    if (!Number.isInteger(offset) || offset < 0 || offset + T > S) throw new InvalidArgumentError(`kvWrite: positions ${offset} … ${offset + T - 1} do not fit a cache of ${S}`);
+    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`kvWrite: offset ${offset} must be an integer ≥ 0`);
+    if (offset + T > S) throw new ShapeError('kvWrite', `writing ${T} positions at offset ${offset} overruns a cache of ${S} positions`);
     if (x.size === 0) return;
     const c = this.#stage(OP_KVWRITE);
     c[1] = this.#ptr(cache, 'kvWrite');
@@ -571,7 +582,8 @@ export class WasmBackend implements Backend {
     }
     if (Hkv === 0 || Hq % Hkv !== 0) throw new ShapeError('attention', `Hq = ${Hq} is not a multiple of Hkv = ${Hkv}`);
     const past = opts.past;
-    if (!Number.isInteger(past) || past < 0 || past + T > S) throw new InvalidArgumentError(`attention: past ${past} + T ${T} exceeds the cache length ${S}`);
+    if (!Number.isInteger(past) || past < 0) throw new InvalidArgumentError(`attention: past ${past} must be an integer ≥ 0`);
+    if (past + T > S) throw new ShapeError('attention', `past ${past} + T ${T} positions exceed the cache's ${S}`);
     const out = this.#newTensor(q.shape, 'f32');
     if (out.size === 0) return out;
     const scratch = this.#heap.alloc(this.threads * Math.max(1, S) * 4);

@@ -118,6 +118,8 @@ export function rmsNormRows(x: usize, w: usize, out: usize, D: i32, eps: f32, r0
   }
 }
 
+// Mean refined by a second pass over the deviations from a first f32 estimate m0: with d = x − m0,
+// mean = m0 + Σd/D and var = Σd²/D − (Σd/D)², accurate even when the mean dwarfs the spread.
 export function layerNormRows(x: usize, w: usize, bias: usize, out: usize, D: i32, eps: f32, r0: i32, r1: i32): void {
   for (let r = r0; r < r1; r++) {
     const p = x + (<usize>r * D << 2), o = out + (<usize>r * D << 2);
@@ -126,14 +128,21 @@ export function layerNormRows(x: usize, w: usize, bias: usize, out: usize, D: i3
     for (; i + 4 <= D; i += 4) sv = f32x4.add(sv, v128.load(p + (<usize>i << 2)));
     let s = hsum(sv);
     for (; i < D; i++) s += load<f32>(p + (<usize>i << 2));
-    const mean = s / <f32>D;
-    const mv = f32x4.splat(mean);
-    let vv = f32x4.splat(0);
+    const m0 = s / <f32>D;
+    const mv0 = f32x4.splat(m0);
+    let dv = f32x4.splat(0), qv = f32x4.splat(0);
     i = 0;
-    for (; i + 4 <= D; i += 4) { const d = f32x4.sub(v128.load(p + (<usize>i << 2)), mv); vv = f32x4.add(vv, f32x4.mul(d, d)); }
-    let v = hsum(vv);
-    for (; i < D; i++) { const d = load<f32>(p + (<usize>i << 2)) - mean; v += d * d; }
-    const inv: f32 = 1.0 / sqrt<f32>(v / <f32>D + eps);
+    for (; i + 4 <= D; i += 4) {
+      const d = f32x4.sub(v128.load(p + (<usize>i << 2)), mv0);
+      dv = f32x4.add(dv, d);
+      qv = f32x4.add(qv, f32x4.mul(d, d));
+    }
+    let sd = hsum(dv), sq = hsum(qv);
+    for (; i < D; i++) { const d = load<f32>(p + (<usize>i << 2)) - m0; sd += d; sq += d * d; }
+    const md = sd / <f32>D;
+    const mean = m0 + md;
+    const inv: f32 = 1.0 / sqrt<f32>(max<f32>(sq / <f32>D - md * md, 0) + eps);
+    const mv = f32x4.splat(mean);
     const iv = f32x4.splat(inv);
     i = 0;
     for (; i + 4 <= D; i += 4) {

@@ -1,19 +1,20 @@
 import { h2f, hsum } from './simd-math';
 
-// Quantized dot products over engine/quant/layout.ts, read in place. x is quantized once per call to
-// i16 per group (xs = max|x| / 32767), so each 32-code block is 4 × i32x4.dot_i16x8_s of codes against
-// x; the integer sum is scaled once per group. Per 32-code block the codes are unpacked into 4 i16x8
-// vectors c0…c3; for bits 4/3/2 vector ck lane m holds code 4m + k, so x is stored permuted to match
-// (bits 8 keeps natural order).
+// Quantized dot products over engine/quant/layout.ts, read in place. x is prepared once per call as
+// two i16 parts per group, x ≈ xs·(hi + lo/65536) with xs = max|x| / 32767, so each 32-code block is
+// i32x4.dot_i16x8_s of the codes against hi and against lo (f32-class accuracy, integer speed); the
+// integer sums are scaled once per group. Per block the codes are unpacked into 4 i16x8 vectors c0…c3;
+// for bits 4/3/2 vector ck lane m holds code 4m + k, so x is stored permuted to match (bits 8 keeps
+// natural order).
 
-/** Bytes of one prepared x row in scratch: xq i16 [K], xs f32 [G], Σx̃ f32 [G], 16-aligned. */
+/** Bytes of one prepared x row in scratch: per 32-block hi i16 [32] then lo i16 [32]; xs f32 [G], Σx̃ f32 [G]. */
 export function qprepBytes(K: i32, gs: i32): i32 {
-  return (K * 2 + (K / gs) * 8 + 15) & ~15;
+  return (K * 4 + (K / gs) * 8 + 15) & ~15;
 }
 
 export function qprepRow(x: usize, dst: usize, K: i32, gs: i32, bits: i32): void {
   const G = K / gs;
-  const xsP = dst + (<usize>K << 1);
+  const xsP = dst + (<usize>K << 2);
   const czP = xsP + (<usize>G << 2);
   for (let g = 0; g < G; g++) {
     const base = x + (<usize>(g * gs) << 2);
@@ -25,25 +26,29 @@ export function qprepRow(x: usize, dst: usize, K: i32, gs: i32, bits: i32): void
     const finite = m < <f32>Infinity;
     const xs: f32 = finite ? m / 32767.0 : <f32>NaN;
     const inv: f32 = finite && m > 0 ? <f32>32767.0 / m : 0;
-    let sum = 0;
-    const q = dst + (<usize>(g * gs) << 1);
+    let sumHi = 0, sumLo = 0;
+    const q = dst + (<usize>(g * gs) << 2);
     for (let b = 0; b < gs; b += 32) {
-      const qb = q + (<usize>b << 1);
+      const qb = q + (<usize>b << 2);
       const xb = base + (<usize>b << 2);
       for (let j = 0; j < 32; j++) {
-        const v = <i32>nearest(load<f32>(xb + (<usize>j << 2)) * inv);
-        sum += v;
+        const v = load<f32>(xb + (<usize>j << 2)) * inv;
+        const hi = nearest(v);
+        const lo = <i32>min<f32>(nearest((v - hi) * 65536.0), 32767.0);
+        sumHi += <i32>hi;
+        sumLo += lo;
         const pos = bits == 8 ? j : ((j & 3) << 3) | (j >> 2);
-        store<i16>(qb + (<usize>pos << 1), <i16>v);
+        store<i16>(qb + (<usize>pos << 1), <i16>(<i32>hi));
+        store<i16>(qb + (<usize>pos << 1), <i16>lo, 64);
       }
     }
     store<f32>(xsP + (<usize>g << 2), xs);
-    store<f32>(czP + (<usize>g << 2), xs * <f32>sum);
+    store<f32>(czP + (<usize>g << 2), xs * <f32>(<f64>sumHi + <f64>sumLo / 65536.0));
   }
 }
 
-// Σ over one 32-code block: codes at p, prepared x at xq (64 bytes). The bits argument is a literal at
-// every call site, so after inlining only one branch remains.
+// One 32-code block against its prepared x (hi at xq, lo at xq + 64) → i32x4 [hi, hi, lo, lo] partial
+// sums. The bits argument is a literal at every call site, so after inlining only one branch remains.
 @inline function block(p: usize, xq: usize, bits: i32): v128 {
   let c0: v128, c1: v128, c2: v128, c3: v128;
   if (bits == 8) {
@@ -81,37 +86,72 @@ export function qprepRow(x: usize, dst: usize, K: i32, gs: i32, bits: i32): void
     c2 = v128.or(v128.and(i16x8.shr_u(v, 4), m), v128.and(i16x8.shr_u(h, 4), four));
     c3 = v128.or(i16x8.shr_u(v, 6), v128.and(i16x8.shr_u(h, 5), four));
   }
-  const d0 = i32x4.add(i32x4.dot_i16x8_s(c0, v128.load(xq)), i32x4.dot_i16x8_s(c1, v128.load(xq, 16)));
-  const d1 = i32x4.add(i32x4.dot_i16x8_s(c2, v128.load(xq, 32)), i32x4.dot_i16x8_s(c3, v128.load(xq, 48)));
-  return i32x4.add(d0, d1);
+  const h0 = i32x4.add(i32x4.dot_i16x8_s(c0, v128.load(xq)), i32x4.dot_i16x8_s(c1, v128.load(xq, 16)));
+  const h1 = i32x4.add(i32x4.dot_i16x8_s(c2, v128.load(xq, 32)), i32x4.dot_i16x8_s(c3, v128.load(xq, 48)));
+  const l0 = i32x4.add(i32x4.dot_i16x8_s(c0, v128.load(xq, 64)), i32x4.dot_i16x8_s(c1, v128.load(xq, 80)));
+  const l1 = i32x4.add(i32x4.dot_i16x8_s(c2, v128.load(xq, 96)), i32x4.dot_i16x8_s(c3, v128.load(xq, 112)));
+  const h = i32x4.add(h0, h1);
+  const l = i32x4.add(l0, l1);
+  return i32x4.add(i32x4.shuffle(h, l, 0, 2, 4, 6), i32x4.shuffle(h, l, 1, 3, 5, 7));
+}
+
+// four IEEE halves at p → f32x4 (exact, like h2f)
+@inline function h2f4(p: usize): v128 {
+  const h = i32x4.extend_low_i16x8_u(v128.load64_zero(p));
+  const mag = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  const f = f32x4.mul(mag, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const special = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00));
+  const v = v128.bitselect(v128.or(mag, i32x4.splat(0x7f800000)), f, special);
+  return v128.or(v, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
 
 // One output: row (packed codes), scale halves from index s0, mins (0 = symmetric) from index s0.
-// out = Σ_g s_g·xs_g·Σ q·x̃q + Σ_g c_g·Σx̃, with c_g = −2^(bits−1)·s_g (sym) or min_g (asym).
+// out = Σ_g s_g·xs_g·(Σ q·hi + Σ q·lo / 65536) + Σ_g c_g·Σx̃, c_g = −2^(bits−1)·s_g (sym) or min_g (asym).
+// Groups go four at a time so the scale work is vector work too.
 @inline function rowDot(row: usize, scales: usize, mins: usize, s0: i32, xp: usize, K: i32, gs: i32, bits: i32): f32 {
   const G = K / gs;
-  const xsP = xp + (<usize>K << 1);
+  const xsP = xp + (<usize>K << 2);
   const czP = xsP + (<usize>G << 2);
   const bpb = <usize>(bits * 4);
-  const zero = <f32>(1 << (bits - 1));
+  const zero = f32x4.splat(<f32>(1 << (bits - 1)));
+  const lowScale = f32x4.splat(1.0 / 65536.0);
   let facc = f32x4.splat(0);
-  let corr: f32 = 0;
   let p = row;
   let xq = xp;
-  for (let g = 0; g < G; g++) {
-    let acc = i32x4.splat(0);
-    for (let b = 0; b < gs; b += 32) {
-      acc = i32x4.add(acc, block(p, xq, bits));
-      p += bpb;
-      xq += 64;
-    }
+  let g = 0;
+  for (; g + 4 <= G; g += 4) {
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    for (let b = 0; b < gs; b += 32) { a0 = i32x4.add(a0, block(p, xq, bits)); p += bpb; xq += 128; }
+    for (let b = 0; b < gs; b += 32) { a1 = i32x4.add(a1, block(p, xq, bits)); p += bpb; xq += 128; }
+    for (let b = 0; b < gs; b += 32) { a2 = i32x4.add(a2, block(p, xq, bits)); p += bpb; xq += 128; }
+    for (let b = 0; b < gs; b += 32) { a3 = i32x4.add(a3, block(p, xq, bits)); p += bpb; xq += 128; }
+    // [h, h, l, l] per group → hi sums [g0…g3] and lo sums [g0…g3]
+    const ab = i32x4.add(i32x4.shuffle(a0, a1, 0, 2, 4, 6), i32x4.shuffle(a0, a1, 1, 3, 5, 7));
+    const cd = i32x4.add(i32x4.shuffle(a2, a3, 0, 2, 4, 6), i32x4.shuffle(a2, a3, 1, 3, 5, 7));
+    const hi = i32x4.shuffle(ab, cd, 0, 2, 4, 6);
+    const lo = i32x4.shuffle(ab, cd, 1, 3, 5, 7);
+    const dotv = f32x4.add(f32x4.convert_i32x4_s(hi), f32x4.mul(f32x4.convert_i32x4_s(lo), lowScale));
+    const si = <usize>(s0 + g) << 1;
+    const s = h2f4(scales + si);
+    const xs = v128.load(xsP + (<usize>g << 2));
+    const cz = v128.load(czP + (<usize>g << 2));
+    facc = f32x4.add(facc, f32x4.mul(s, f32x4.mul(xs, dotv)));
+    const c = mins == 0 ? f32x4.neg(f32x4.mul(zero, s)) : h2f4(mins + si);
+    facc = f32x4.add(facc, f32x4.mul(c, cz));
+  }
+  let tail: f32 = 0;
+  for (; g < G; g++) {
+    let a0 = i32x4.splat(0);
+    for (let b = 0; b < gs; b += 32) { a0 = i32x4.add(a0, block(p, xq, bits)); p += bpb; xq += 128; }
     const si = <usize>(s0 + g) << 1;
     const s = h2f(<u32>load<u16>(scales + si));
-    facc = f32x4.add(facc, f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.splat(s * load<f32>(xsP + (<usize>g << 2)))));
-    const c: f32 = mins == 0 ? -zero * s : h2f(<u32>load<u16>(mins + si));
-    corr += c * load<f32>(czP + (<usize>g << 2));
+    const hi = i32x4.extract_lane(a0, 0) + i32x4.extract_lane(a0, 1);
+    const lo = i32x4.extract_lane(a0, 2) + i32x4.extract_lane(a0, 3);
+    const d: f32 = <f32>(<f64>hi + <f64>lo / 65536.0);
+    const c: f32 = mins == 0 ? -f32x4.extract_lane(zero, 0) * s : h2f(<u32>load<u16>(mins + si));
+    tail += s * load<f32>(xsP + (<usize>g << 2)) * d + c * load<f32>(czP + (<usize>g << 2));
   }
-  return hsum(facc) + corr;
+  return hsum(facc) + tail;
 }
 
 function rows8(data: usize, scales: usize, mins: usize, xp: usize, xstride: usize, M: i32, out: usize, N: i32, K: i32, gs: i32, n0: i32, n1: i32): void {
