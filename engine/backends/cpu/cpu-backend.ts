@@ -1,0 +1,397 @@
+import { DisposedError, DTypeError, InvalidArgumentError, ShapeError, type DeviceLostError } from '../../errors.js';
+import { dtypeOf, typedArrayFor, BYTES_PER_ELEMENT, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
+import { assertShape, broadcastShapes, broadcastStrides, shapesEqual, sizeOf, type Shape } from '../../tensor/shape.js';
+import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
+import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
+import type { QuantizedTensor } from '../../quant/quantized-tensor.js';
+import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
+import * as k from './kernels.js';
+import { geluErf, geluTanh, silu } from './special.js';
+
+/** A cpu tensor's storage: its own typed array. */
+interface CpuStorage extends StorageHandle {
+  readonly data: AnyTypedArray;
+}
+
+const fmt = (shape: Shape): string => `[${shape.join(', ')}]`;
+
+/**
+ * The plain-TypeScript reference backend: the oracle every other backend is tested against. Eager (each op
+ * runs when called), f64 accumulation, f32 results; shapes and dtypes are validated before any work.
+ */
+export class CpuBackend implements Backend {
+  readonly name = 'cpu' as const;
+  /** A cpu never loses its device. */
+  readonly lost: Promise<DeviceLostError> = new Promise<DeviceLostError>(() => {});
+
+  #live = new Set<CpuStorage>();
+  #allocated = 0;
+  #peak = 0;
+  #created = 0;
+  #disposed = false;
+
+  // ---- memory ---------------------------------------------------------------------------------------
+
+  upload(data: AnyTypedArray, shape: Shape, dtype: DType = dtypeOf(data)): Tensor {
+    this.#alive();
+    assertShape(shape, 'upload');
+    if (dtypeOf(data) !== dtype) throw new DTypeError('upload', `${data.constructor.name} cannot hold dtype ${dtype}`);
+    if (sizeOf(shape) !== data.length) throw new ShapeError('upload', `shape ${fmt(shape)} holds ${sizeOf(shape)} elements, data has ${data.length}`);
+    return this.#alloc(shape, dtype, data.slice());
+  }
+
+  empty(shape: Shape, dtype: DType): Tensor {
+    this.#alive();
+    assertShape(shape, 'empty');
+    return this.#alloc(shape, dtype);
+  }
+
+  zeros(shape: Shape, dtype: DType): Tensor {
+    this.#alive();
+    assertShape(shape, 'zeros');
+    return this.#alloc(shape, dtype);
+  }
+
+  async download(t: Tensor): Promise<AnyTypedArray> {
+    this.#alive();
+    return this.#data(this.#own('download', t)).slice();
+  }
+
+  uploadQuantized(format: QuantFormat, shape: readonly [number, number], data: Uint32Array, scales: Uint32Array, mins: Uint32Array | null): QuantizedTensor {
+    this.#alive();
+    const [n, kk] = shape;
+    const problem = validateQuantShape(n, kk, format);
+    if (problem !== null) throw new InvalidArgumentError(`uploadQuantized: ${problem}`);
+    const words = n * wordsPerRow(kk, format.bits);
+    const halfWords = f16Words((n * kk) / format.groupSize);
+    if (data.length !== words) throw new ShapeError('uploadQuantized', `[${n}, ${kk}] at ${format.bits} bits needs ${words} data words, got ${data.length}`);
+    if (scales.length !== halfWords) throw new ShapeError('uploadQuantized', `[${n}, ${kk}] group ${format.groupSize} needs ${halfWords} scale words, got ${scales.length}`);
+    if (format.symmetric !== (mins === null)) throw new InvalidArgumentError(`uploadQuantized: ${format.symmetric ? 'symmetric formats take no mins' : 'asymmetric formats need mins'}`);
+    if (mins !== null && mins.length !== halfWords) throw new ShapeError('uploadQuantized', `needs ${halfWords} min words, got ${mins.length}`);
+    return {
+      kind: 'quantized',
+      bits: format.bits,
+      groupSize: format.groupSize,
+      symmetric: format.symmetric,
+      shape: [n, kk],
+      data: this.upload(data, [words], 'u32'),
+      scales: this.upload(scales, [halfWords], 'u32'),
+      mins: mins === null ? null : this.upload(mins, [halfWords], 'u32'),
+    };
+  }
+
+  memory(): MemoryInfo {
+    this.#alive();
+    // No pool: every byte reserved is a byte of a live tensor.
+    return { allocatedBytes: this.#allocated, peakBytes: this.#peak, reservedBytes: this.#allocated, buffersCreated: this.#created, pooledBuffers: 0 };
+  }
+
+  resetPeak(): void {
+    this.#alive();
+    this.#peak = this.#allocated;
+  }
+
+  release(storage: StorageHandle): void {
+    // After dispose() everything is already gone; disposing tensors then stays harmless.
+    if (!this.#live.delete(storage as CpuStorage)) return;
+    this.#allocated -= storage.byteLength;
+  }
+
+  // ---- execution ------------------------------------------------------------------------------------
+
+  flush(): void {
+    this.#alive();
+  }
+
+  async sync(): Promise<void> {
+    this.#alive();
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    this.#live.clear();
+    this.#allocated = 0;
+  }
+
+  // ---- ops ------------------------------------------------------------------------------------------
+
+  matmul(a: Tensor, b: Tensor, opts: { transB?: boolean } = {}): Tensor {
+    const op = 'matmul';
+    const transB = opts.transB ?? false;
+    const av = this.#f32(op, a);
+    const bv = this.#f32(op, b);
+    if (a.rank < 2 || b.rank < 2) throw new ShapeError(op, `a ${fmt(a.shape)} and b ${fmt(b.shape)} must both have rank ≥ 2`);
+    const batchShape = a.shape.slice(0, -2);
+    const m = a.shape[a.rank - 2]!;
+    const kk = a.shape[a.rank - 1]!;
+    const shared = b.rank === 2;
+    if (!shared && !shapesEqual(b.shape.slice(0, -2), batchShape)) {
+      throw new ShapeError(op, `batch axes of a ${fmt(a.shape)} and b ${fmt(b.shape)} differ (b may have the same batch axes or none)`);
+    }
+    const bk = b.shape[b.rank - (transB ? 1 : 2)]!;
+    const n = b.shape[b.rank - (transB ? 2 : 1)]!;
+    if (bk !== kk) throw new ShapeError(op, `a ${fmt(a.shape)} · b ${fmt(b.shape)}${transB ? 'ᵀ' : ''}: inner dims ${kk} ≠ ${bk}`);
+    const out = this.#alloc([...batchShape, m, n], 'f32');
+    // a [batch, M, K] · b [batch | shared, K, N] (or [.., N, K] with transB) → [batch, M, N]
+    k.matmul(av, bv, this.#data(out) as Float32Array, sizeOf(batchShape), m, kk, n, shared ? 0 : kk * n, transB);
+    return out;
+  }
+
+  matvec(w: Tensor, x: Tensor): Tensor {
+    const op = 'matvec';
+    const wv = this.#f32(op, w);
+    const xv = this.#f32(op, x);
+    if (w.rank !== 2 || x.rank !== 1 || w.shape[1] !== x.shape[0]) throw new ShapeError(op, `w ${fmt(w.shape)} · x ${fmt(x.shape)}: expected w [N, K] and x [K]`);
+    const [n, kk] = w.shape as [number, number];
+    const out = this.#alloc([n], 'f32');
+    k.matvec(wv, xv, this.#data(out) as Float32Array, n, kk);
+    return out;
+  }
+
+  qmatvec(w: QuantizedTensor, x: Tensor): Tensor {
+    const op = 'qmatvec';
+    const xv = this.#f32(op, x);
+    const [n, kk] = w.shape;
+    if (x.rank !== 1 || x.shape[0] !== kk) throw new ShapeError(op, `w [${n}, ${kk}] · x ${fmt(x.shape)}: expected x [${kk}]`);
+    const q = this.#quant(op, w);
+    const out = this.#alloc([n], 'f32');
+    k.qmatmul(w, q.data, q.scales, q.mins, xv, this.#data(out) as Float32Array, 1, n, kk);
+    return out;
+  }
+
+  qmatmul(x: Tensor, w: QuantizedTensor): Tensor {
+    const op = 'qmatmul';
+    const xv = this.#f32(op, x);
+    const [n, kk] = w.shape;
+    if (x.rank !== 2 || x.shape[1] !== kk) throw new ShapeError(op, `x ${fmt(x.shape)} · w [${n}, ${kk}]ᵀ: expected x [M, ${kk}]`);
+    const q = this.#quant(op, w);
+    const m = x.shape[0]!;
+    const out = this.#alloc([m, n], 'f32');
+    k.qmatmul(w, q.data, q.scales, q.mins, xv, this.#data(out) as Float32Array, m, n, kk);
+    return out;
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return this.#binary('add', a, b, (x, y) => x + y);
+  }
+
+  mul(a: Tensor, b: Tensor): Tensor {
+    return this.#binary('mul', a, b, (x, y) => x * y);
+  }
+
+  embedding(table: Tensor, ids: Tensor): Tensor {
+    const op = 'embedding';
+    const tv = this.#f32(op, table);
+    const iv = this.#typed(op, ids, 'i32') as Int32Array;
+    if (table.rank !== 2 || ids.rank !== 1) throw new ShapeError(op, `table ${fmt(table.shape)}, ids ${fmt(ids.shape)}: expected table [V, D] and ids [T]`);
+    const [v, d] = table.shape as [number, number];
+    for (let t = 0; t < iv.length; t++) {
+      const id = iv[t]!;
+      if (id < 0 || id >= v) throw new InvalidArgumentError(`embedding: id ${id} at position ${t} is outside the table's ${v} rows`);
+    }
+    const out = this.#alloc([iv.length, d], 'f32');
+    k.embedding(tv, iv, this.#data(out) as Float32Array, d);
+    return out;
+  }
+
+  rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+    const op = 'rmsNorm';
+    const xv = this.#f32(op, x);
+    const wv = this.#f32(op, weight);
+    const d = this.#lastAxis(op, x);
+    if (weight.rank !== 1 || weight.shape[0] !== d) throw new ShapeError(op, `weight ${fmt(weight.shape)} must be [${d}] for x ${fmt(x.shape)}`);
+    this.#eps(op, eps);
+    const out = this.#alloc(x.shape, 'f32');
+    k.rmsNorm(xv, wv, this.#data(out) as Float32Array, d === 0 ? 0 : x.size / d, d, eps);
+    return out;
+  }
+
+  layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+    const op = 'layerNorm';
+    const xv = this.#f32(op, x);
+    const wv = this.#f32(op, weight);
+    const bv = this.#f32(op, bias);
+    const d = this.#lastAxis(op, x);
+    if (weight.rank !== 1 || weight.shape[0] !== d || bias.rank !== 1 || bias.shape[0] !== d) {
+      throw new ShapeError(op, `weight ${fmt(weight.shape)} and bias ${fmt(bias.shape)} must be [${d}] for x ${fmt(x.shape)}`);
+    }
+    this.#eps(op, eps);
+    const out = this.#alloc(x.shape, 'f32');
+    k.layerNorm(xv, wv, bv, this.#data(out) as Float32Array, d === 0 ? 0 : x.size / d, d, eps);
+    return out;
+  }
+
+  softmax(x: Tensor): Tensor {
+    const op = 'softmax';
+    const xv = this.#f32(op, x);
+    const d = this.#lastAxis(op, x);
+    const out = this.#alloc(x.shape, 'f32');
+    k.softmax(xv, this.#data(out) as Float32Array, d === 0 ? 0 : x.size / d, d);
+    return out;
+  }
+
+  silu(x: Tensor): Tensor {
+    const xv = this.#f32('silu', x);
+    const out = this.#alloc(x.shape, 'f32');
+    k.map(xv, this.#data(out) as Float32Array, silu);
+    return out;
+  }
+
+  gelu(x: Tensor, approximation: GeluApproximation = 'tanh'): Tensor {
+    const xv = this.#f32('gelu', x);
+    if (approximation !== 'tanh' && approximation !== 'erf') throw new InvalidArgumentError(`gelu: approximation must be "tanh" or "erf", got ${String(approximation)}`);
+    const out = this.#alloc(x.shape, 'f32');
+    k.map(xv, this.#data(out) as Float32Array, approximation === 'erf' ? geluErf : geluTanh);
+    return out;
+  }
+
+  rope(x: Tensor, opts: RopeOptions): Tensor {
+    const op = 'rope';
+    const xv = this.#f32(op, x);
+    if (x.rank !== 3) throw new ShapeError(op, `x ${fmt(x.shape)} must be [T, H, Dh]`);
+    const [t, h, dh] = x.shape as [number, number, number];
+    const rotaryDim = opts.rotaryDim ?? dh;
+    const style = opts.style ?? 'half';
+    const scale = opts.scale ?? 1;
+    if (!Number.isInteger(rotaryDim) || rotaryDim < 0 || rotaryDim % 2 !== 0 || rotaryDim > dh) {
+      throw new InvalidArgumentError(`rope: rotaryDim ${rotaryDim} must be even and ≤ head dim ${dh}`);
+    }
+    if (!Number.isInteger(opts.pos0) || opts.pos0 < 0) throw new InvalidArgumentError(`rope: pos0 ${opts.pos0} must be an integer ≥ 0`);
+    if (!(opts.theta > 0)) throw new InvalidArgumentError(`rope: theta ${opts.theta} must be > 0`);
+    if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale ${scale} must be > 0`);
+    if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
+    const out = this.#alloc(x.shape, 'f32');
+    k.rope(xv, this.#data(out) as Float32Array, t, h, dh, opts.pos0, opts.theta, rotaryDim, style === 'interleaved', scale);
+    return out;
+  }
+
+  kvWrite(cache: Tensor, x: Tensor, offset: number): void {
+    const op = 'kvWrite';
+    const cv = this.#f32(op, cache);
+    const xv = this.#f32(op, x);
+    if (cache.rank !== 3 || x.rank !== 3 || cache.shape[0] !== x.shape[1] || cache.shape[2] !== x.shape[2]) {
+      throw new ShapeError(op, `x ${fmt(x.shape)} into cache ${fmt(cache.shape)}: expected x [T, Hkv, Dh] and cache [Hkv, S, Dh]`);
+    }
+    const [hkv, s, dh] = cache.shape as [number, number, number];
+    const t = x.shape[0]!;
+    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`kvWrite: offset ${offset} must be an integer ≥ 0`);
+    if (offset + t > s) throw new ShapeError(op, `writing ${t} positions at offset ${offset} overruns cache ${fmt(cache.shape)} of ${s} positions`);
+    k.kvWrite(cv, xv, t, hkv, s, dh, offset);
+  }
+
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionOptions): Tensor {
+    const op = 'attention';
+    const qv = this.#f32(op, q);
+    const kv = this.#f32(op, kCache);
+    const vv = this.#f32(op, vCache);
+    if (q.rank !== 3 || kCache.rank !== 3 || !shapesEqual(kCache.shape, vCache.shape) || q.shape[2] !== kCache.shape[2]) {
+      throw new ShapeError(op, `q ${fmt(q.shape)}, k ${fmt(kCache.shape)}, v ${fmt(vCache.shape)}: expected q [T, Hq, Dh] and k, v [Hkv, S, Dh]`);
+    }
+    const [t, hq, dh] = q.shape as [number, number, number];
+    const [hkv, s] = kCache.shape as [number, number, number];
+    if (hkv === 0 || hq % hkv !== 0) throw new ShapeError(op, `query heads ${hq} (q ${fmt(q.shape)}) are not a multiple of kv heads ${hkv} (k ${fmt(kCache.shape)})`);
+    const past = opts.past;
+    if (!Number.isInteger(past) || past < 0) throw new InvalidArgumentError(`attention: past ${past} must be an integer ≥ 0`);
+    if (past + t > s) throw new ShapeError(op, `past ${past} + T ${t} positions exceed the cache's ${s} (k ${fmt(kCache.shape)})`);
+    const scale = opts.scale ?? 1 / Math.sqrt(dh);
+    const out = this.#alloc(q.shape, 'f32');
+    k.attention(qv, kv, vv, this.#data(out) as Float32Array, t, hq, hkv, s, dh, past, scale, opts.causal ?? true);
+    return out;
+  }
+
+  argmax(x: Tensor): Tensor {
+    const op = 'argmax';
+    const xv = this.#f32(op, x);
+    const v = this.#lastAxis(op, x);
+    if (v === 0) throw new ShapeError(op, `x ${fmt(x.shape)} has an empty last axis`);
+    const out = this.#alloc(x.shape.slice(0, -1), 'i32');
+    k.argmax(xv, this.#data(out) as Int32Array, x.size / v, v);
+    return out;
+  }
+
+  topk(x: Tensor, kk: number): TopK {
+    const op = 'topk';
+    const xv = this.#f32(op, x);
+    const v = this.#lastAxis(op, x);
+    if (!Number.isInteger(kk) || kk < 1 || kk > v) throw new InvalidArgumentError(`topk: k = ${kk} must be an integer in [1, ${v}] for x ${fmt(x.shape)}`);
+    const outShape = [...x.shape.slice(0, -1), kk];
+    const values = this.#alloc(outShape, 'f32');
+    const indices = this.#alloc(outShape, 'i32');
+    k.topk(xv, this.#data(values) as Float32Array, this.#data(indices) as Int32Array, x.size / v, v, kk);
+    return { values, indices };
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------
+
+  #alive(): void {
+    if (this.#disposed) throw new DisposedError('CpuBackend');
+  }
+
+  /** A new tensor of this backend owning `data` (zero-filled by default). */
+  #alloc(shape: Shape, dtype: DType, data: AnyTypedArray = typedArrayFor(dtype, sizeOf(shape))): Tensor {
+    const storage: CpuStorage = { data, byteLength: data.length * BYTES_PER_ELEMENT[dtype] };
+    this.#live.add(storage);
+    this.#allocated += storage.byteLength;
+    this.#peak = Math.max(this.#peak, this.#allocated);
+    this.#created++;
+    return new Tensor(this, storage, shape, dtype);
+  }
+
+  /** Throws unless `t` is a live tensor of this backend; returns it. */
+  #own(op: string, t: Tensor): Tensor {
+    if (t.backend !== this) throw new InvalidArgumentError(`${op}: tensor ${fmt(t.shape)} belongs to backend "${t.backend.name}", not this cpu backend`);
+    void t.storage; // throws DisposedError for a disposed tensor
+    return t;
+  }
+
+  #data(t: Tensor): AnyTypedArray {
+    return (t.storage as CpuStorage).data;
+  }
+
+  #typed(op: string, t: Tensor, dtype: DType): AnyTypedArray {
+    this.#alive();
+    this.#own(op, t);
+    if (t.dtype !== dtype) throw new DTypeError(op, `expected ${dtype}, got ${t.dtype} tensor ${fmt(t.shape)}`);
+    return this.#data(t);
+  }
+
+  #f32(op: string, t: Tensor): Float32Array {
+    return this.#typed(op, t, 'f32') as Float32Array;
+  }
+
+  #quant(op: string, w: QuantizedTensor): { data: Uint32Array; scales: Uint32Array; mins: Uint32Array | null } {
+    const [n, kk] = w.shape;
+    const problem = validateQuantShape(n, kk, w);
+    if (problem !== null) throw new InvalidArgumentError(`${op}: ${problem}`);
+    const data = this.#typed(op, w.data, 'u32') as Uint32Array;
+    const scales = this.#typed(op, w.scales, 'u32') as Uint32Array;
+    const mins = w.symmetric ? null : (this.#typed(op, w.mins ?? this.#missingMins(op), 'u32') as Uint32Array);
+    const halfWords = f16Words((n * kk) / w.groupSize);
+    if (data.length !== n * wordsPerRow(kk, w.bits) || scales.length !== halfWords || (mins !== null && mins.length !== halfWords)) {
+      throw new ShapeError(op, `packed buffers (data ${data.length}, scales ${scales.length}${mins ? `, mins ${mins.length}` : ''} words) do not match [${n}, ${kk}] at ${w.bits} bits, group ${w.groupSize}`);
+    }
+    return { data, scales, mins };
+  }
+
+  #missingMins(op: string): never {
+    throw new InvalidArgumentError(`${op}: an asymmetric quantized weight has no mins`);
+  }
+
+  #lastAxis(op: string, x: Tensor): number {
+    if (x.rank < 1) throw new ShapeError(op, `x ${fmt(x.shape)} needs at least one axis`);
+    return x.shape[x.rank - 1]!;
+  }
+
+  #eps(op: string, eps: number): void {
+    if (!(eps >= 0)) throw new InvalidArgumentError(`${op}: eps ${eps} must be ≥ 0`);
+  }
+
+  #binary(op: string, a: Tensor, b: Tensor, f: (x: number, y: number) => number): Tensor {
+    const av = this.#f32(op, a);
+    const bv = this.#f32(op, b);
+    const outShape = broadcastShapes(a.shape, b.shape, op);
+    const out = this.#alloc(outShape, 'f32');
+    k.broadcastBinary(av, bv, this.#data(out) as Float32Array, outShape, broadcastStrides(a.shape, outShape), broadcastStrides(b.shape, outShape), f);
+    return out;
+  }
+}
