@@ -56,10 +56,17 @@ export class BufferPool {
     return s;
   }
 
+  /**
+   * Free lists are kept sorted by id, highest first, and acquire() pops the lowest: a loop that frees and
+   * allocates the same sizes in the same order then gets the same buffers every iteration, so its bind
+   * groups (keyed by buffer) are cache hits instead of new objects.
+   */
   release(s: GPUStorage): void {
     let list = this.#free.get(s.byteLength);
     if (!list) this.#free.set(s.byteLength, (list = []));
-    list.push(s);
+    let i = list.length;
+    while (i > 0 && list[i - 1]!.id < s.id) i--;
+    list.splice(i, 0, s);
     this.pooled++;
   }
 

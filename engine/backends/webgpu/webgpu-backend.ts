@@ -69,6 +69,7 @@ export class WebGPUBackend implements Backend {
   #pipes = new Map<string, Pipe>();
   #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
   #bindGroups = new Map<string, GPUBindGroup>();
+  #ropeTables = new Map<string, GPUStorage>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   /** Serial of the batch being recorded; buffers remember the batch that last touched them. */
@@ -289,7 +290,7 @@ export class WebGPUBackend implements Backend {
     const sx = this.#f32(op, x);
     if (w.rank !== 2 || x.rank !== 1 || w.shape[1] !== x.shape[0]) throw new ShapeError(op, `w ${fmt(w.shape)} · x ${fmt(x.shape)}: expected w [N, K] and x [K]`);
     const [n, kk] = w.shape as [number, number];
-    return this.#matvec([n], n, kk, { kind: 'f32', vec4: kk % 4 === 0 }, [sw, sx]);
+    return this.#matvec([n], n, kk, { kind: 'f32', vec4: kk % 4 === 0 }, [sw, sx], 0, 0);
   }
 
   qmatvec(w: QuantizedTensor, x: Tensor): Tensor {
@@ -298,7 +299,7 @@ export class WebGPUBackend implements Backend {
     const [n, kk] = w.shape;
     if (x.rank !== 1 || x.shape[0] !== kk) throw new ShapeError(op, `w [${n}, ${kk}] · x ${fmt(x.shape)}: expected x [${kk}]`);
     const q = this.#quant(op, w);
-    return this.#matvec([n], n, kk, { kind: 'q', bits: w.bits, groupSize: w.groupSize, symmetric: w.symmetric }, [...q, sx]);
+    return this.#matvec([n], n, kk, { kind: 'q', bits: w.bits }, [...q, sx], w.groupSize / 32, w.symmetric ? 0 : 1);
   }
 
   qmatmul(x: Tensor, w: QuantizedTensor): Tensor {
@@ -308,10 +309,11 @@ export class WebGPUBackend implements Backend {
     if (x.rank !== 2 || x.shape[1] !== kk) throw new ShapeError(op, `x ${fmt(x.shape)} · w [${n}, ${kk}]ᵀ: expected x [M, ${kk}]`);
     const q = this.#quant(op, w);
     const m = x.shape[0]!;
-    const qb: MatmulB = { kind: 'q', bits: w.bits, groupSize: w.groupSize, symmetric: w.symmetric };
+    const qb: MatmulB = { kind: 'q', bits: w.bits };
+    const asym = w.symmetric ? 0 : 1;
     // One row of x is a GEMV: the bandwidth-bound kernel beats a mostly idle tile
-    if (m === 1) return this.#matvec([1, n], n, kk, qb, [...q, sx]);
-    return this.#matmul([m, n], 1, m, n, kk, TILE_QUANT, qb, true, false, [sx, ...q], wordsPerRow(kk, w.bits), 0);
+    if (m === 1) return this.#matvec([1, n], n, kk, qb, [...q, sx], w.groupSize / 32, asym);
+    return this.#matmul([m, n], 1, m, n, kk, TILE_QUANT, qb, true, false, [sx, ...q], wordsPerRow(kk, w.bits), 0, w.groupSize, asym);
   }
 
   add(a: Tensor, b: Tensor): Tensor {
@@ -398,8 +400,9 @@ export class WebGPUBackend implements Backend {
     if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale ${scale} must be > 0`);
     if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
     const out = this.#alloc(x.shape, 'f32');
-    const params = [t, h, dh, rotaryDim, opts.pos0, style === 'interleaved' ? 1 : 0, 1 / scale, opts.theta ** (-2 / Math.max(rotaryDim, 1))];
-    this.#run('rope', ropeKernel, [sx, out.storage as GPUStorage], params, F67, Math.ceil((t * h * dh) / 256));
+    const params = [t, h, dh, rotaryDim, opts.pos0, style === 'interleaved' ? 1 : 0];
+    const freqs = this.#ropeFrequencies(opts.theta, rotaryDim, scale);
+    this.#run('rope', ropeKernel, [sx, freqs, out.storage as GPUStorage], params, null, Math.ceil((t * h * dh) / 256));
     return out;
   }
 
@@ -591,7 +594,7 @@ export class WebGPUBackend implements Backend {
     return this.#typed(op, t, 'f32');
   }
 
-  /** The packed buffers of w in binding order: data, scales (, mins). */
+  /** The packed buffers of w in binding order: data, scales, mins (scales again when symmetric: never read). */
   #quant(op: string, w: QuantizedTensor): GPUStorage[] {
     const [n, kk] = w.shape;
     const problem = validateQuantShape(n, kk, w);
@@ -604,7 +607,7 @@ export class WebGPUBackend implements Backend {
     if (w.data.size !== n * wordsPerRow(kk, w.bits) || w.scales.size !== halfWords || (w.mins && !w.symmetric && w.mins.size !== halfWords)) {
       throw new ShapeError(op, `packed buffers (data ${w.data.size}, scales ${w.scales.size}${w.mins ? `, mins ${w.mins.size}` : ''} words) do not match [${n}, ${kk}] at ${w.bits} bits, group ${w.groupSize}`);
     }
-    return mins ? [data, scales, mins] : [data, scales];
+    return [data, scales, mins ?? scales];
   }
 
   #lastAxis(op: string, x: Tensor): number {
@@ -658,6 +661,27 @@ export class WebGPUBackend implements Backend {
     return out;
   }
 
+  /** f [rd/2, 2]: θ^(−2p/rd) / (2π · scale) as c1 (12 significant bits) + c2, cached per (θ, rd, scale). */
+  #ropeFrequencies(theta: number, rd: number, scale: number): GPUStorage {
+    const key = `${theta}:${rd}:${scale}`;
+    const hit = this.#ropeTables.get(key);
+    if (hit) return hit;
+    const pairs = Math.max(1, rd / 2);
+    const table = new Float32Array(pairs * 2);
+    const bits = new Uint32Array(table.buffer);
+    for (let p = 0; p < rd / 2; p++) {
+      const f = theta ** (-(2 * p) / rd) / (2 * Math.PI * scale);
+      table[2 * p] = f;
+      bits[2 * p]! &= 0xfffff000;
+      table[2 * p + 1] = f - table[2 * p]!;
+    }
+    const s = this.#pool.acquire(table.byteLength);
+    if (s.lastBatch === this.#batch && this.#encoder !== null) this.flush();
+    this.device.queue.writeBuffer(s.buffer, 0, table);
+    this.#ropeTables.set(key, s);
+    return s;
+  }
+
   #matvecShape(w: MatvecWeights, k: number): MatvecShape {
     const units = matvecUnits(w, k);
     const tpr = this.tuning.matvecTpr ?? Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, units)))));
@@ -665,7 +689,7 @@ export class WebGPUBackend implements Backend {
     return { tpr, rows, subgroups: this.tuning.subgroups && this.hasSubgroups };
   }
 
-  #matvec(outShape: Shape, n: number, k: number, w: MatvecWeights, inputs: GPUStorage[]): Tensor {
+  #matvec(outShape: Shape, n: number, k: number, w: MatvecWeights, inputs: GPUStorage[], blocksPerGroup: number, asym: number): Tensor {
     const out = this.#alloc(outShape, 'f32');
     if (n === 0) return out;
     const so = out.storage as GPUStorage;
@@ -676,13 +700,13 @@ export class WebGPUBackend implements Backend {
     }
     const shape = this.#matvecShape(w, k);
     const key = `matvec:${JSON.stringify(w)}:${shape.tpr}:${shape.rows}:${shape.subgroups}`;
-    this.#run(key, () => matvecKernel(w, shape), [...inputs, so], [n, k], null, Math.ceil(n / matvecRowsPerGroup(shape)));
+    this.#run(key, () => matvecKernel(w, shape), [...inputs, so], [n, k, blocksPerGroup, asym], null, Math.ceil(n / matvecRowsPerGroup(shape)));
     return out;
   }
 
   #matmul(
     outShape: Shape, batch: number, m: number, n: number, k: number, tile: MatmulTile, b: MatmulB,
-    aVec4: boolean, bVec4: boolean, inputs: GPUStorage[], wpr: number, strideB: number,
+    aVec4: boolean, bVec4: boolean, inputs: GPUStorage[], wpr: number, strideB: number, groupSize = 0, asym = 0,
   ): Tensor {
     const out = this.#alloc(outShape, 'f32');
     if (out.size === 0) return out;
@@ -700,7 +724,7 @@ export class WebGPUBackend implements Backend {
     if (tilesN > max) throw new ShapeError('matmul', `N = ${n} needs ${tilesN} tiles, over the device's ${max} per dispatch`);
     for (let b0 = 0; b0 < batch; b0 += max) {
       for (let mt0 = 0; mt0 < tilesM; mt0 += max) {
-        const params = [m, n, k, wpr, m * k, strideB, m * n, mt0, b0];
+        const params = [m, n, k, wpr, m * k, strideB, m * n, mt0, b0, groupSize, asym];
         this.#run(key, make, [...inputs, so], params, null, [tilesN, Math.min(max, tilesM - mt0), Math.min(max, batch - b0)]);
       }
     }
@@ -807,4 +831,3 @@ export class WebGPUBackend implements Backend {
 
 const F2: ReadonlySet<number> = new Set([2]);
 const F7: ReadonlySet<number> = new Set([7]);
-const F67: ReadonlySet<number> = new Set([6, 7]);

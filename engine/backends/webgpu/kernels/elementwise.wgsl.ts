@@ -117,51 +117,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /**
- * Rotary embedding, x [T, H, Dh] → y. Pair p of the first rd dims turns by ((pos0 + t) / scale) · ratio^p, ratio = θ^(−2/rd);
- * the angle is reduced to turns with fract() before sin/cos so large positions keep their precision.
- */
-export function ropeKernel(): KernelDef {
-  return {
-    key: 'rope',
-    bindings: ['read', 'rw'],
-    code: /* wgsl */ `
-struct P { t: u32, h: u32, dh: u32, rd: u32, pos0: u32, interleaved: u32, invScale: f32, ratio: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-${WG_INDEX}
-${COS_SIN_TURNS}
-@compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = wgIndex(wid, nwg) * 256u + lid;
-  if (i >= p.t * p.h * p.dh) { return; }
-  let d = i % p.dh;
-  let row = i - d;
-  if (d >= p.rd) { y[i] = x[i]; return; }
-  let half = p.rd / 2u;
-  var pair: u32; var i0: u32; var i1: u32;
-  if (p.interleaved != 0u) { pair = d / 2u; i0 = row + 2u * pair; i1 = i0 + 1u; }
-  else { pair = select(d - half, d, d < half); i0 = row + pair; i1 = i0 + half; }
-  let pos = f32(p.pos0 + i / (p.h * p.dh)) * p.invScale;
-  // θ^(−2·pair/rd) = ratio^pair by squaring: exp2/pow lose ~1e-3 relative on some GPUs
-  var invFreq = 1.0;
-  var base = p.ratio;
-  for (var e = pair; e > 0u; e = e >> 1u) {
-    if ((e & 1u) == 1u) { invFreq = invFreq * base; }
-    base = base * base;
-  }
-  let cs = cosSinTurns(fract(pos * (invFreq * 0.15915494309189535)));
-  let c = cs.x;
-  let s = cs.y;
-  let x0 = x[i0];
-  let x1 = x[i1];
-  y[i] = select(x1 * c + x0 * s, x0 * c - x1 * s, i == i0);
-}
-`,
-  };
-}
-
-/**
  * (cos, sin) of 2π·turns for turns in [0, 1): quadrant reduction, then Taylor series on [−π/4, π/4] (error
  * < 1e-8). The builtins are only required to reach 2^-11 absolute accuracy, which rope cannot afford.
  */
@@ -181,6 +136,47 @@ fn cosSinTurns(turns: f32) -> vec2<f32> {
   }
 }
 `;
+
+/**
+ * Rotary embedding, x [T, H, Dh] → y. Pair p of the first rd dims turns by (pos0 + t) · f[p] turns, where
+ * f [rd/2, 2] holds f = θ^(−2p/rd) / (2π · scale) split on the CPU (in f64) into c1 (12 significant bits) + c2.
+ * With pos = ph · 4096 + pl, ph · 4096 · c1 and pl · c1 are exact in f32 and pos · c2 is tiny, so the angle
+ * keeps ~1e-7 turns of accuracy at any position below 2^24 (a plain f32 product loses ~1e-5 rad at pos 200).
+ */
+export function ropeKernel(): KernelDef {
+  return {
+    key: 'rope',
+    bindings: ['read', 'read', 'rw'],
+    code: /* wgsl */ `
+struct P { t: u32, h: u32, dh: u32, rd: u32, pos0: u32, interleaved: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> f: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${WG_INDEX}
+${COS_SIN_TURNS}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = wgIndex(wid, nwg) * 256u + lid;
+  if (i >= p.t * p.h * p.dh) { return; }
+  let d = i % p.dh;
+  let row = i - d;
+  if (d >= p.rd) { y[i] = x[i]; return; }
+  let half = p.rd / 2u;
+  var pair: u32; var i0: u32; var i1: u32;
+  if (p.interleaved != 0u) { pair = d / 2u; i0 = row + 2u * pair; i1 = i0 + 1u; }
+  else { pair = select(d - half, d, d < half); i0 = row + pair; i1 = i0 + half; }
+  let pos = p.pos0 + i / (p.h * p.dh);
+  let c = f[pair];
+  let turns = fract(fract(f32(pos >> 12u) * c.x * 4096.0) + fract(f32(pos & 4095u) * c.x) + f32(pos) * c.y);
+  let cs = cosSinTurns(turns);
+  let x0 = x[i0];
+  let x1 = x[i1];
+  y[i] = select(x1 * cs.x + x0 * cs.y, x0 * cs.x - x1 * cs.y, i == i0);
+}
+`,
+  };
+}
 
 /** Writes x [T, Hkv, Dh] into cache [Hkv, S, Dh] at positions offset … offset + T − 1. */
 export function kvWriteKernel(): KernelDef {

@@ -18,7 +18,8 @@ export const TILE_QUANT: MatmulTile = { bm: 64, bn: 64, bk: 32, tm: 4, tn: 4 };
 /** How B is read: [K, N], [N, K] (transB), or a packed quantized [N, K] (layout.ts) dequantized on load. */
 export type MatmulB =
   | { readonly kind: 'kn' | 'nk' }
-  | { readonly kind: 'q'; readonly bits: QuantBits; readonly groupSize: number; readonly symmetric: boolean };
+  /** Group size and symmetry are uniforms (gs, asym); mins is bound to scales when symmetric. */
+  | { readonly kind: 'q'; readonly bits: QuantBits };
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -51,9 +52,9 @@ export function matmulKernel(tile: MatmulTile, b: MatmulB, aVec4: boolean, bVec4
   const bDecl = q
     ? `@group(0) @binding(2) var<storage, read> wq: array<u32>;
 @group(0) @binding(3) var<storage, read> scales: array<u32>;
-${b.symmetric ? '' : '@group(0) @binding(4) var<storage, read> mins: array<u32>;'}`
+@group(0) @binding(4) var<storage, read> mins: array<u32>;`
     : `@group(0) @binding(2) var<storage, read> ${bVec4 ? 'b4: array<vec4<f32>>' : 'b1: array<f32>'};`;
-  const outBinding = q ? (b.symmetric ? 4 : 5) : 3;
+  const outBinding = q ? 5 : 3;
 
   // A tile [BM rows, BK] → As[kk][row] (k-major)
   const loadA = aVec4
@@ -115,7 +116,7 @@ ${b.symmetric ? '' : '@group(0) @binding(4) var<storage, read> mins: array<u32>;
     }`;
   } else {
     const qb = b as Extract<MatmulB, { kind: 'q' }>;
-    const gpr = `(p.k / ${qb.groupSize}u)`;
+    const gpr = '(p.k / p.gs)';
     loadB = `for (var i = lid; i < ${bk * bn}u; i = i + 256u) {
       let c = i / ${bk}u;
       let kk = i % ${bk}u;
@@ -123,13 +124,15 @@ ${b.symmetric ? '' : '@group(0) @binding(4) var<storage, read> mins: array<u32>;
       let gk = k0 + kk;
       var v = 0.0;
       if (gn < p.n && gk < p.k) {
-        let gi = gn * ${gpr} + gk / ${qb.groupSize}u;
+        let gi = gn * ${gpr} + gk / p.gs;
         let sw = unpack2x16float(scales[gi >> 1u]);
         let s = select(sw.x, sw.y, (gi & 1u) == 1u);
-        ${qb.symmetric
-    ? `v = (f32(code(gn, gk)) - ${1 << (qb.bits - 1)}.0) * s;`
-    : `let mw = unpack2x16float(mins[gi >> 1u]);
-        v = f32(code(gn, gk)) * s + select(mw.x, mw.y, (gi & 1u) == 1u);`}
+        if (p.asym != 0u) {
+          let mw = unpack2x16float(mins[gi >> 1u]);
+          v = f32(code(gn, gk)) * s + select(mw.x, mw.y, (gi & 1u) == 1u);
+        } else {
+          v = (f32(code(gn, gk)) - ${1 << (qb.bits - 1)}.0) * s;
+        }
       }
       Bs[(kk * ${bn}u + c) / 4u][c % 4u] = v;
     }`;
@@ -148,12 +151,12 @@ ${b.symmetric ? '' : '@group(0) @binding(4) var<storage, read> mins: array<u32>;
   } }`;
   }).join('\n  ');
 
-  const key = `matmul:${bm}x${bn}x${bk}:${tm}x${tn}:${q ? `q${b.bits}:${b.groupSize}:${b.symmetric ? 's' : 'a'}` : b.kind}:${aVec4 ? 4 : 1}${bVec4 ? 4 : 1}`;
+  const key = `matmul:${bm}x${bn}x${bk}:${tm}x${tn}:${q ? `q${b.bits}` : b.kind}:${aVec4 ? 4 : 1}${bVec4 ? 4 : 1}`;
   return {
     key,
     bindings: [...Array<'read'>(outBinding - 1).fill('read'), 'rw'],
     code: /* wgsl */ `
-struct P { m: u32, n: u32, k: u32, wpr: u32, strideA: u32, strideB: u32, strideC: u32, mt0: u32, b0: u32 }
+struct P { m: u32, n: u32, k: u32, wpr: u32, strideA: u32, strideB: u32, strideC: u32, mt0: u32, b0: u32, gs: u32, asym: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> ${aVec4 ? 'a4: array<vec4<f32>>' : 'a1: array<f32>'};
 ${bDecl}

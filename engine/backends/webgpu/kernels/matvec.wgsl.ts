@@ -14,7 +14,8 @@ export interface MatvecShape {
 
 export type MatvecWeights =
   | { readonly kind: 'f32'; readonly vec4: boolean }
-  | { readonly kind: 'q'; readonly bits: QuantBits; readonly groupSize: number; readonly symmetric: boolean };
+  /** Group size and symmetry are uniforms (one pipeline per bit width); mins is bound to scales when symmetric. */
+  | { readonly kind: 'q'; readonly bits: QuantBits };
 
 /** Units of work per row: vec4s or scalars of K for f32, blocks of 32 codes for quantized weights. */
 export function matvecUnits(w: MatvecWeights, k: number): number {
@@ -32,13 +33,14 @@ function unitBody(w: MatvecWeights, r: number): string {
   const acc = `acc${r}`;
   const n = `n${r}`;
   if (w.kind === 'f32') return w.vec4 ? `${acc} = ${acc} + dot(w4[${n} * NB + b], X);` : `${acc} = ${acc} + w1[${n} * NB + b] * X;`;
-  const gpb = w.groupSize / 32;
-  const scale = `let gi${r} = ${n} * (NB / ${gpb}u) + b / ${gpb}u;
+  const scale = `let gi${r} = ${n} * (NB / p.gpb) + b / p.gpb;
       let sw${r} = unpack2x16float(scales[gi${r} >> 1u]);
-      let s${r} = select(sw${r}.x, sw${r}.y, (gi${r} & 1u) == 1u);`;
-  const min = w.symmetric ? '' : `
-      let mw${r} = unpack2x16float(mins[gi${r} >> 1u]);
-      let mn${r} = select(mw${r}.x, mw${r}.y, (gi${r} & 1u) == 1u);`;
+      let s${r} = select(sw${r}.x, sw${r}.y, (gi${r} & 1u) == 1u);
+      var off${r} = ${-(1 << (w.bits - 1))}.0 * s${r};
+      if (p.asym != 0u) {
+        let mw${r} = unpack2x16float(mins[gi${r} >> 1u]);
+        off${r} = select(mw${r}.x, mw${r}.y, (gi${r} & 1u) == 1u);
+      }`;
   let dot = '';
   const q = `q${r}`;
   switch (w.bits) {
@@ -70,9 +72,10 @@ function unitBody(w: MatvecWeights, r: number): string {
       ${range(8).map((c) => `${q} = ${q} + dot(vec4<f32>(((${c < 4 ? `l0${r}` : `l1${r}`} >> (S2 + vec4<u32>(${(c % 4) * 8}u))) & vec4<u32>(3u)) | (((h${r} >> (S1 + vec4<u32>(${4 * c}u))) & vec4<u32>(1u)) << vec4<u32>(2u))), X[${c}]);`).join('\n      ')}`;
       break;
   }
-  const combine = w.symmetric ? `${acc} = ${acc} + s${r} * (${q} - ${1 << (w.bits - 1)}.0 * xsum);` : `${acc} = ${acc} + s${r} * ${q} + mn${r} * xsum;`;
+  // w = q · s + off with off = −2^(bits−1) · s (symmetric) or the group's min, so Σ w·x = s · Σ q·x + off · Σ x
+  const combine = `${acc} = ${acc} + s${r} * ${q} + off${r} * xsum;`;
   return `{
-      ${scale}${min}
+      ${scale}
       ${dot}
       ${combine}
     }`;
@@ -80,7 +83,7 @@ function unitBody(w: MatvecWeights, r: number): string {
 
 /**
  * y [N] = w [N, K] · x [K] for f32 or packed quantized w (engine/quant/layout.ts, read in place: codes from
- * u32 words, f16 scales via unpack2x16float). Rows past N are clamped reads whose results are dropped.
+ * u32 words, f16 scales via unpack2x16float). Params: n, k, gpb = groupSize / 32 (blocks per group), asym. Rows past N are clamped reads whose results are dropped.
  */
 export function matvecKernel(w: MatvecWeights, s: MatvecShape): KernelDef {
   const g = 256 / s.tpr;
@@ -93,13 +96,13 @@ export function matvecKernel(w: MatvecWeights, s: MatvecShape): KernelDef {
   const xLoad = q
     ? `var X: array<vec4<f32>, 8>;
     ${range(8).map((i) => `X[${i}] = x4[b * 8u + ${i}u];`).join(' ')}
-    ${w.symmetric ? 'let xsum = dot((X[0] + X[1]) + (X[2] + X[3]) + ((X[4] + X[5]) + (X[6] + X[7])), vec4<f32>(1.0));' : 'let xsum = dot((X[0] + X[1]) + (X[2] + X[3]) + ((X[4] + X[5]) + (X[6] + X[7])), vec4<f32>(1.0));'}`
+    let xsum = dot((X[0] + X[1]) + (X[2] + X[3]) + ((X[4] + X[5]) + (X[6] + X[7])), vec4<f32>(1.0));`
     : w.vec4 ? 'let X = x4[b];' : 'let X = x1[b];';
-  const bindings = q ? (w.symmetric ? 4 : 5) : 3;
+  const bindings = q ? 5 : 3;
   const decls = q
     ? `@group(0) @binding(1) var<storage, read> ${wDecl};
 @group(0) @binding(2) var<storage, read> scales: array<u32>;
-${w.symmetric ? '' : '@group(0) @binding(3) var<storage, read> mins: array<u32>;'}
+@group(0) @binding(3) var<storage, read> mins: array<u32>;
 @group(0) @binding(${bindings - 1}) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(${bindings}) var<storage, read_write> y: array<f32>;`
     : `@group(0) @binding(1) var<storage, read> ${wDecl};
@@ -130,12 +133,12 @@ ${w.symmetric ? '' : '@group(0) @binding(3) var<storage, read> mins: array<u32>;
   if (lane == 0u) {
     ${range(rows).map((r) => `if (row0 + ${r}u < p.n) { y[row0 + ${r}u] = red[${r * 256}u + lid]; }`).join(' ')}
   }`;
-  const key = `matvec:${w.kind === 'f32' ? `f32:${w.vec4 ? 4 : 1}` : `q${w.bits}:${w.groupSize}:${w.symmetric ? 's' : 'a'}`}:${s.tpr}:${rows}:${s.subgroups ? 'sg' : 'wg'}`;
+  const key = `matvec:${w.kind === 'f32' ? `f32:${w.vec4 ? 4 : 1}` : `q${w.bits}`}:${s.tpr}:${rows}:${s.subgroups ? 'sg' : 'wg'}`;
   return {
     key,
     bindings: [...Array<'read'>(bindings - 1).fill('read'), 'rw'],
     code: /* wgsl */ `${s.subgroups ? 'enable subgroups;' : ''}
-struct P { n: u32, k: u32 }
+struct P { n: u32, k: u32, gpb: u32, asym: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 ${decls}
 const S4LO = vec4<u32>(0u, 4u, 8u, 12u);
