@@ -177,7 +177,7 @@ class GenerationRun implements Generation {
     this.#model = model;
     this.#tokenizer = tokenizer;
     this.#o = o;
-    this.#sampler = new TokenSampler(o);
+    this.#sampler = new TokenSampler(o, tokenizer.vocabSize);
     const config = model.config as { eosTokenIds?: readonly number[] };
     const eos = o.eosTokenIds ?? [...(config.eosTokenIds ?? []), ...(tokenizer.eosTokenId === null ? [] : [tokenizer.eosTokenId])];
     this.#criteria = new StopCriteria({ maxNewTokens: o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, eosTokenIds: o.ignoreEos ? [] : eos });

@@ -60,8 +60,15 @@ export class TokenSampler {
   readonly #penaltiesOnlyLower: boolean;
   readonly #repetition: boolean;
   readonly #rng: Xoshiro128;
+  /** Token ids ≥ this are never picked (rows the model has but the tokenizer cannot decode). */
+  readonly #limit: number;
 
-  constructor(o: SamplingOptions = {}) {
+  /**
+   * `vocabLimit`: one past the largest id the tokenizer knows. Checkpoints often pad the embedding
+   * (Qwen2: 151936 rows for 151665 tokens); those untrained ids cannot be decoded, so they are masked.
+   */
+  constructor(o: SamplingOptions = {}, vocabLimit = Infinity) {
+    this.#limit = vocabLimit;
     const temperature = o.temperature ?? 1;
     if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new InvalidArgumentError(`temperature must be a finite number ≥ 0, got ${temperature}.`);
     const topK = o.topK ?? 0;
@@ -121,6 +128,8 @@ export class TokenSampler {
   /** Runs the processors on a row (full or candidates) and picks a token. The row is modified. */
   pick(row: LogitsRow, history: TokenHistory): number {
     sanitizeLogits(row.logits);
+    if (row.ids === null) row.logits.fill(-Infinity, Math.min(this.#limit, row.logits.length));
+    else for (let i = 0; i < row.ids.length; i++) if (row.ids[i]! >= this.#limit) row.logits[i] = -Infinity;
     for (const p of this.#penalties) p.apply(row, history);
     for (const p of this.#custom) p.apply(row, history);
     if (this.greedy) return argmaxRow(row);
@@ -167,21 +176,28 @@ export class TokenSampler {
     const plan = this.plan(history, vocab);
     if (plan.kind === 'argmax') {
       const idx = backend.argmax(logits);
+      let id: number;
       try {
-        return (await backend.download(idx))[0] as number;
+        id = (await backend.download(idx))[0] as number;
       } finally {
         idx.dispose();
       }
-    }
-    if (plan.kind === 'topk') {
+      // A padded, undecodable id won: the answer is elsewhere in the row.
+      if (id < this.#limit) return id;
+    } else if (plan.kind === 'topk') {
       const { values, indices } = backend.topk(logits, plan.k);
+      let v: Float32Array;
+      let i: Int32Array;
       try {
-        const [v, i] = await Promise.all([backend.download(values), backend.download(indices)]);
-        return this.pick({ logits: Float32Array.from(v as Float32Array), ids: Int32Array.from(i as Int32Array) }, history);
+        const [dv, di] = await Promise.all([backend.download(values), backend.download(indices)]);
+        v = Float32Array.from(dv as Float32Array);
+        i = Int32Array.from(di as Int32Array);
       } finally {
         values.dispose();
         indices.dispose();
       }
+      // Masking a candidate would leave fewer than the plan's k: exactness needs the full row then.
+      if (i.every((id) => id < this.#limit)) return this.pick({ logits: v, ids: i }, history);
     }
     const row = (await backend.download(logits)) as Float32Array;
     return this.pick({ logits: row.length === vocab ? row : row.subarray(row.length - vocab), ids: null }, history);

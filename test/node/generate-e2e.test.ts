@@ -494,6 +494,42 @@ describe('generate() on a real Llama (cpu backend, seeded random weights) with a
     assert.deepEqual(rb.tokens, solo2.result.tokens);
   });
 
+  test('ids the model has but the tokenizer lacks (padded embeddings) are never picked', async () => {
+    const padded = tinyConfig(tokenizer.vocabSize + 20, [EOS]);
+    const base = randomStore(padded, 7);
+    // the padded rows of lm_head are made to dominate, so a plain argmax would pick them
+    const head = base.f32('lm_head.weight').slice();
+    const wanted = head.subarray(0, tokenizer.vocabSize * padded.hiddenSize);
+    for (let i = tokenizer.vocabSize * padded.hiddenSize; i < head.length; i++) head[i] = head[i]! * 20;
+    const padStore: WeightStore = { ...base, f32: (n) => (n === 'lm_head.weight' ? head : base.f32(n)) };
+    assert.ok(wanted.length < head.length);
+    const model = new LlamaModel(new CpuBackend(), padded, padStore, { maxSequence: 128 });
+    const greedy = await run(model, PROMPT, { temperature: 0, maxNewTokens: 12, ignoreEos: true });
+    const sampled = await run(model, PROMPT, { temperature: 1, topK: 5, seed: 3, maxNewTokens: 12, ignoreEos: true });
+    for (const t of [...greedy.result.tokens, ...sampled.result.tokens]) assert.ok(t < tokenizer.vocabSize, `token ${t}`);
+    // greedy by hand over the decodable ids only
+    const oracle = new LlamaModel(new CpuBackend(), padded, padStore, { maxSequence: 128 });
+    let logits = oracle.forward(Int32Array.from(tokenizer.encode(PROMPT)));
+    const want: number[] = [];
+    let paddedWins = 0;
+    for (let i = 0; i < 12; i++) {
+      const row = (await oracle.backend.download(logits)) as Float32Array;
+      logits.dispose();
+      let best = 0;
+      let bestAll = 0;
+      for (let j = 1; j < row.length; j++) {
+        if (j < tokenizer.vocabSize && row[j]! > row[best]!) best = j;
+        if (row[j]! > row[bestAll]!) bestAll = j;
+      }
+      if (bestAll >= tokenizer.vocabSize) paddedWins++;
+      want.push(best);
+      logits = oracle.forward(Int32Array.of(best));
+    }
+    logits.dispose();
+    assert.ok(paddedWins > 0, 'the padded rows do win a plain argmax sometimes');
+    assert.deepEqual(greedy.result.tokens, want);
+  });
+
   test('bad requests throw at once', () => {
     const model = makeModel();
     assert.throws(() => generate(model, tokenizer, PROMPT, { maxNewTokens: 0 }), InvalidArgumentError);

@@ -235,6 +235,14 @@ describe('sampler', () => {
     assert.equal(s.pick(row(logits), h), 2);
   });
 
+  test('ids at or past the vocabulary limit are masked in both row forms', () => {
+    const s = new TokenSampler({ temperature: 0 }, 3);
+    assert.equal(s.pick(row([0, 2, 1, 9, 8]), history()), 1);
+    assert.equal(s.pick(row([9, 2, 1], [4, 0, 2]), history()), 0);
+    const d = new TokenSampler({ seed: 1 }, 2);
+    for (let i = 0; i < 50; i++) assert.ok(d.pick(row([0, 0, 5, 5]), history()) < 2);
+  });
+
   test('bad options are refused', () => {
     for (const o of [{ temperature: -1 }, { topK: 1.5 }, { topP: 0 }, { minP: 2 }, { repetitionPenalty: 0 }, { presencePenalty: Number.NaN }, { seed: 0.5 }]) {
       assert.throws(() => new TokenSampler(o), InvalidArgumentError, JSON.stringify(o));
