@@ -114,6 +114,12 @@ function toPromptIds(tokenizer: Tokenizer, input: GenerateInput, o: GenerateOpti
     return ids;
   }
   if (Array.isArray(input)) {
+    for (const m of input as unknown[]) {
+      const msg = m as Partial<ChatMessage> | null;
+      if (typeof msg !== 'object' || msg === null || typeof msg.role !== 'string' || typeof msg.content !== 'string') {
+        throw new InvalidArgumentError(`Chat messages must be { role: string, content: string } objects, got ${JSON.stringify(m)}; pass token ids as { tokens }.`);
+      }
+    }
     const text = tokenizer.applyChatTemplate(input as readonly ChatMessage[], { addGenerationPrompt: true, ...(o.chatTemplateExtra ? { extra: o.chatTemplateExtra } : {}) });
     // As transformers' apply_chat_template(tokenize=True): the template already holds the special tokens.
     return tokenizer.encode(text, { addSpecialTokens: false });

@@ -537,5 +537,7 @@ describe('generate() on a real Llama (cpu backend, seeded random weights) with a
     assert.throws(() => generate(model, tokenizer, PROMPT, { prefillChunk: 0 }), InvalidArgumentError);
     assert.throws(() => generate(model, tokenizer, { tokens: [config.vocabSize] }), InvalidArgumentError);
     assert.throws(() => generate(model, tokenizer, { tokens: [] }), InvalidArgumentError);
+    assert.throws(() => generate(model, tokenizer, [1, 2, 3] as never), InvalidArgumentError);
+    assert.throws(() => generate(model, tokenizer, [{ role: 'user' }] as never), InvalidArgumentError);
   });
 });
