@@ -5,7 +5,7 @@ import { DTypeError, DisposedError, InvalidArgumentError, ShapeError } from '../
 import { GROUP_SIZES, QUANT_BITS, type QuantFormat } from '../../engine/quant/layout.js';
 import { disposeQuantized } from '../../engine/quant/quantized-tensor.js';
 import type { Tensor } from '../../engine/tensor/tensor.js';
-import { dequantize, distinctRows, expectClose, randomQuantized, randomTensorData } from '../helpers/random.js';
+import { dequantize, distinctRows, expectClose, expectEqualArrays, findMismatch, randomQuantized, randomTensorData } from '../helpers/random.js';
 
 const cpu = new CpuBackend();
 const f32 = (values: number[], shape: number[] = [values.length]): Tensor => cpu.upload(Float32Array.from(values), shape);
@@ -479,5 +479,41 @@ describe('cpu backend: validation', () => {
     cpu.softmax(x); cpu.rmsNorm(x, w, 1e-6); cpu.layerNorm(x, w, w, 1e-6); cpu.silu(x); cpu.gelu(x, 'erf'); cpu.topk(x, 3); cpu.argmax(x);
     cpu.rope(x.reshape([3, 1, 8]), { pos0: 1, theta: 1e4 }); cpu.add(x, w); cpu.mul(x, w); cpu.matmul(x, x, { transB: true });
     assert.deepEqual(Array.from(await cpu.download(x)), Array.from(xv));
+  });
+});
+
+describe('parity comparison helpers (test/helpers/random.ts)', () => {
+  test('findMismatch applies tol · (floor + |e|), reports the worst element and the count', () => {
+    assert.equal(findMismatch([1.00005, 100.001], [1, 100], 1e-4), null);
+    const m = findMismatch([1.0003, 2, 100.2, 0.001], [1, 2, 100, 0], 1e-4)!;
+    assert.equal(m.index, 2); // 0.2 off where 1.01e-2 is allowed (×19.8) beats 1e-3 off where 1e-4 is (×10)
+    assert.equal(m.count, 3);
+    assert.equal(findMismatch([2e-5], [1e-5], 1e-5, 1), null);
+    assert.notEqual(findMismatch([2e-5], [1e-5], 1e-5, 1e-3), null);
+    assert.equal(findMismatch([Infinity, NaN, -0], [Infinity, NaN, 0], 0), null);
+    assert.equal(findMismatch([NaN], [1], 1)!.index, 0);
+    assert.equal(findMismatch([1], [NaN], 1)!.index, 0);
+  });
+
+  test('expectClose and expectEqualArrays name the multi-index of the failing element', () => {
+    assert.throws(() => expectClose([0, 0, 0, 0, 0, 9], [0, 0, 0, 0, 0, 0], 1e-3, 'op', [2, 3]), /op: 1 of 6 elements off; worst at \[1, 2\] \(flat 5\): got 9, expected 0/);
+    assert.throws(() => expectEqualArrays([1, 2, 3], [1, 2, 4], 'idx', [3]), /idx: first difference at \[2\] \(flat 2\): got 3, expected 4/);
+    assert.throws(() => expectClose([1], [1, 2], 1, 'len'), /len: length 1, expected 2/);
+  });
+
+  test('distinctRows has no near-ties and randomQuantized decodes to weights of about unit size', () => {
+    const d = distinctRows(3, 4097, 1);
+    for (let r = 0; r < 3; r++) {
+      const row = Array.from(d.subarray(r * 4097, (r + 1) * 4097)).sort((a, b) => a - b);
+      for (let i = 1; i < row.length; i++) assert.ok(row[i]! - row[i - 1]! > 0.009, `row ${r} gap at ${i}`);
+    }
+    for (const bits of QUANT_BITS) {
+      for (const symmetric of [true, false]) {
+        const format: QuantFormat = { bits, groupSize: 32, symmetric };
+        const w = dequantize(format, 4, 64, randomQuantized(format, 4, 64, bits));
+        const max = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        assert.ok(max > 0.1 && max < 2.5, `int${bits} ${symmetric ? 'sym' : 'asym'} max |w| = ${max}`);
+      }
+    }
   });
 });
