@@ -10,3 +10,4 @@ export {
   type MemoryProfile, type MemoryProfileName, type SlidingWindow, type SlidingWindowOptions,
 } from './kv-cache.js';
 export { Xoshiro128, randomSeed } from './prng.js';
+export { generationDefaults, type GenerationDefaults } from './generation-config.js';
