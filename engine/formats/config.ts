@@ -142,17 +142,30 @@ class Fields {
   }
 }
 
+/**
+ * `rope_scaling` (transformers 4) or, when absent, `rope_parameters` (transformers 5, which also moves
+ * rope_theta there); a "default" rope type means no scaling.
+ */
 function ropeScaling(f: Fields): RopeScaling | null {
-  const v = f.json['rope_scaling'];
-  if (v === undefined || v === null) return null;
-  if (typeof v !== 'object' || Array.isArray(v)) f.fail(`"rope_scaling" must be an object or null, got ${JSON.stringify(v)}.`);
+  let key = 'rope_scaling';
+  let v = f.json[key];
+  if (v === undefined || v === null) {
+    key = 'rope_parameters';
+    v = f.json[key];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'object' || Array.isArray(v)) f.fail(`"rope_parameters" must be an object or null, got ${JSON.stringify(v)}.`);
+    const t = (v as Record<string, unknown>)['rope_type'] ?? (v as Record<string, unknown>)['type'];
+    if (t === undefined || t === 'default') return null;
+  }
+  if (typeof v !== 'object' || Array.isArray(v)) f.fail(`"${key}" must be an object or null, got ${JSON.stringify(v)}.`);
   const o = v as Record<string, unknown>;
   const type = o['rope_type'] ?? o['type'];
-  if (typeof type !== 'string') f.fail('"rope_scaling" needs a "rope_type" (or "type") string such as "linear" or "llama3".');
-  const num = (key: string): number | undefined => {
-    const x = o[key];
+  if (typeof type !== 'string') f.fail(`"${key}" needs a "rope_type" (or "type") string such as "linear" or "llama3".`);
+  const scalingKey = key;
+  const num = (name: string): number | undefined => {
+    const x = o[name];
     if (x === undefined || x === null) return undefined;
-    if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) f.fail(`"rope_scaling.${key}" must be a positive number, got ${JSON.stringify(x)}.`);
+    if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) f.fail(`"${scalingKey}.${name}" must be a positive number, got ${JSON.stringify(x)}.`);
     return x;
   };
   const scaling: RopeScaling = {
@@ -163,11 +176,17 @@ function ropeScaling(f: Fields): RopeScaling | null {
     originalMaxPositionEmbeddings: num('original_max_position_embeddings'),
     raw: Object.freeze({ ...o }),
   };
-  if (type !== 'default' && scaling.factor === undefined) f.fail(`"rope_scaling" of type "${type}" needs a "factor".`);
+  if (type === 'default') return null;
+  if (scaling.factor === undefined) f.fail(`"${key}" of type "${type}" needs a "factor".`);
   if (type === 'llama3' && (scaling.lowFreqFactor === undefined || scaling.highFreqFactor === undefined || scaling.originalMaxPositionEmbeddings === undefined)) {
-    f.fail('"rope_scaling" of type "llama3" needs "low_freq_factor", "high_freq_factor" and "original_max_position_embeddings".');
+    f.fail(`"${key}" of type "llama3" needs "low_freq_factor", "high_freq_factor" and "original_max_position_embeddings".`);
   }
   return scaling;
+}
+
+function ropeParameter(f: Fields, name: string): unknown {
+  const rp = f.json['rope_parameters'];
+  return typeof rp === 'object' && rp !== null && !Array.isArray(rp) ? (rp as Record<string, unknown>)[name] : undefined;
 }
 
 function parseLlama(f: Fields, modelType: LlamaConfig['modelType']): LlamaConfig {
@@ -198,7 +217,7 @@ function parseLlama(f: Fields, modelType: LlamaConfig['modelType']): LlamaConfig
     headDim,
     maxPositionEmbeddings: f.positiveInt('max_position_embeddings', 2048),
     rmsNormEps: f.positiveNumber('rms_norm_eps', 1e-6),
-    ropeTheta: f.positiveNumber('rope_theta', 10000),
+    ropeTheta: f.positiveNumber('rope_theta', (ropeParameter(f, 'rope_theta') as number | undefined) ?? 10000),
     ropeScaling: ropeScaling(f),
     hiddenAct: f.string('hidden_act', 'silu'),
     qkvBias: modelType === 'qwen2' ? true : attentionBias,

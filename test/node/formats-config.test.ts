@@ -52,6 +52,20 @@ test('config: qwen2 bias, mistral sliding window, llama3 rope scaling, explicit 
   assert.equal(lin.ropeScaling?.factor, 2);
 });
 
+test('config: transformers 5 rope_parameters (theta and scaling)', () => {
+  const { rope_theta: _, ...noTheta } = llama;
+  const v5 = parseModelConfig({ ...noTheta, rope_parameters: { rope_theta: 500000, rope_type: 'default' } }) as LlamaConfig;
+  assert.equal(v5.ropeTheta, 500000);
+  assert.equal(v5.ropeScaling, null);
+  const scaled = parseModelConfig({ ...noTheta, rope_parameters: { rope_theta: 1e6, rope_type: 'linear', factor: 4 } }) as LlamaConfig;
+  assert.equal(scaled.ropeTheta, 1e6);
+  assert.equal(scaled.ropeScaling?.type, 'linear');
+  assert.equal(scaled.ropeScaling?.factor, 4);
+  expectFormatError(() => parseModelConfig({ ...noTheta, rope_parameters: { rope_type: 'yarn' } }), /"rope_parameters" of type "yarn" needs a "factor"/);
+  expectFormatError(() => parseModelConfig({ ...noTheta, rope_parameters: { rope_theta: -1 } }), /"rope_theta" must be a positive number/);
+  expectFormatError(() => parseModelConfig({ ...noTheta, rope_parameters: 7 }), /"rope_parameters" must be an object/);
+});
+
 test('config: gpt2 and bert', () => {
   const g = parseModelConfig({ model_type: 'gpt2', vocab_size: 50257, n_embd: 64, n_layer: 2, n_head: 4, n_positions: 128, activation_function: 'gelu_new', layer_norm_epsilon: 1e-5 }) as Gpt2Config;
   assert.equal(g.architecture, 'gpt2');
