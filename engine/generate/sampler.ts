@@ -37,9 +37,11 @@ export interface SamplingOptions {
  * How much of the logits row must cross to the CPU for the next token:
  * - `argmax`: one i32 (greedy, nothing can change the winner);
  * - `topk`: k values + k ids, exact because the row's top k contains every token the processors can keep;
- * - `full`: the whole row (custom processors, penalties that can raise a logit, no top-k while sampling).
+ * - `nucleus`: top-p / min-p without top-k: softmax(logits / T) on the device, then its k largest
+ *   probabilities; exact whenever they cover the nucleus (else the full row is fetched after all);
+ * - `full`: the whole row (custom processors, penalties that can raise a logit, plain sampling).
  */
-export type LogitsPlan = { kind: 'argmax' } | { kind: 'topk'; k: number } | { kind: 'full' };
+export type LogitsPlan = { kind: 'argmax' } | { kind: 'topk'; k: number } | { kind: 'nucleus'; k: number } | { kind: 'full' };
 
 /** Largest candidate set worth fetching with the device top-k instead of the whole row. */
 export const MAX_DEVICE_CANDIDATES = 256;
@@ -56,6 +58,9 @@ export class TokenSampler {
   readonly #custom: readonly LogitsProcessor[];
   readonly #warpers: LogitsProcessor[] = [];
   readonly #topK: number;
+  readonly #temperature: number;
+  readonly #topP: number;
+  readonly #minP: number;
   /** Penalties only ever lower logits: then tokens outside the row's top-(k + penalised) cannot win. */
   readonly #penaltiesOnlyLower: boolean;
   readonly #repetition: boolean;
@@ -94,6 +99,9 @@ export class TokenSampler {
     const topPp = new TopPProcessor(topP);
     const minPp = new MinPProcessor(minP);
     this.#topK = topK;
+    this.#temperature = temperature;
+    this.#topP = topP;
+    this.#minP = minP;
     // Warpers keep the most likely token, so greedy decoding skips them.
     if (!this.greedy) {
       if (temp) this.#warpers.push(temp);
@@ -115,7 +123,10 @@ export class TokenSampler {
       if (penalised === 0) return { kind: 'argmax' };
       return this.#penaltiesOnlyLower ? this.#candidates(1 + penalised, vocabSize) : { kind: 'full' };
     }
-    if (this.#topK === 0) return { kind: 'full' };
+    if (this.#topK === 0) {
+      const truncates = this.#topP < 1 || this.#minP > 0;
+      return truncates && penalised === 0 && vocabSize > MAX_DEVICE_CANDIDATES ? { kind: 'nucleus', k: MAX_DEVICE_CANDIDATES } : { kind: 'full' };
+    }
     if (penalised > 0 && !this.#penaltiesOnlyLower) return { kind: 'full' };
     return this.#candidates(this.#topK + penalised, vocabSize);
   }
@@ -169,6 +180,55 @@ export class TokenSampler {
     return row.ids === null ? last : row.ids[last]!;
   }
 
+  /** The k largest of softmax(logits / T) on the device: probabilities of the whole vocabulary. */
+  #deviceProbabilities(backend: Backend, logits: Tensor, k: number): { values: Tensor; indices: Tensor } {
+    let scaled: Tensor | null = null;
+    if (this.#temperature !== 1) {
+      const inv = backend.upload(Float32Array.of(1 / this.#temperature), [1]);
+      scaled = backend.mul(logits, inv);
+      inv.dispose();
+    }
+    const probs = backend.softmax(scaled ?? logits);
+    scaled?.dispose();
+    const top = backend.topk(probs, k);
+    probs.dispose();
+    return top;
+  }
+
+  /**
+   * Top-p then min-p over the largest probabilities `p` (descending, ids `ids`) of the whole
+   * vocabulary, then a draw. Returns null, without drawing, when tokens beyond these could survive
+   * (the nucleus is wider than k) or a candidate is unusable; the caller then uses the full row.
+   * `complete`: the candidates are the whole vocabulary.
+   */
+  pickNucleus(p: ArrayLike<number>, ids: ArrayLike<number>, complete = false): number | null {
+    const k = p.length;
+    for (let j = 0; j < k; j++) if (!Number.isFinite(p[j]!) || ids[j]! >= this.#limit) return null;
+    let n = k;
+    if (this.#topP < 1) {
+      // keep token j iff the mass ranked above it is < topP (HF TopPLogitsWarper)
+      let before = 0;
+      n = 0;
+      while (n < k && (n === 0 || before < this.#topP)) before += p[n++]!;
+      if (n === k && before < this.#topP && !complete) return null;
+    }
+    const floor = this.#minP * p[0]!;
+    if (this.#minP > 0) {
+      if (n === k && !complete && p[k - 1]! >= floor) return null;
+      while (n > 1 && p[n - 1]! < floor) n--;
+    }
+    const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => ids[a]! - ids[b]!);
+    let sum = 0;
+    for (const j of order) sum += p[j]!;
+    const u = this.#rng.nextFloat() * sum;
+    let acc = 0;
+    for (const j of order) {
+      acc += p[j]!;
+      if (u < acc) return ids[j]!;
+    }
+    return ids[order[n - 1]!]!;
+  }
+
   /** Chooses the next token from logits [1, V] on `backend`; the caller keeps ownership of `logits`. */
   async next(backend: Backend, logits: Tensor, history: TokenHistory): Promise<number> {
     if (logits.dtype !== 'f32') throw new DTypeError('sampler', `logits must be f32, got ${logits.dtype}`);
@@ -198,6 +258,20 @@ export class TokenSampler {
       }
       // Masking a candidate would leave fewer than the plan's k: exactness needs the full row then.
       if (i.every((id) => id < this.#limit)) return this.pick({ logits: v, ids: i }, history);
+    } else if (plan.kind === 'nucleus') {
+      const { values, indices } = this.#deviceProbabilities(backend, logits, plan.k);
+      let p: Float32Array;
+      let i: Int32Array;
+      try {
+        const [dv, di] = await Promise.all([backend.download(values), backend.download(indices)]);
+        p = dv as Float32Array;
+        i = di as Int32Array;
+      } finally {
+        values.dispose();
+        indices.dispose();
+      }
+      const id = this.pickNucleus(p, i, plan.k >= vocab);
+      if (id !== null) return id;
     }
     const row = (await backend.download(logits)) as Float32Array;
     return this.pick({ logits: row.length === vocab ? row : row.subarray(row.length - vocab), ids: null }, history);

@@ -64,6 +64,7 @@ function randomStore(c: LlamaConfig, seed: number): WeightStore {
 }
 
 const store = randomStore(config, 2024);
+if (config.vocabSize <= 256) throw new Error('the nucleus plan needs a vocabulary over 256 tokens');
 const PROMPT = 'the model and the ending';
 
 async function tokensOn(backend: Backend, o: GenerateOptions): Promise<{ tokens: number[]; text: string }> {
@@ -79,6 +80,7 @@ async function tokensOn(backend: Backend, o: GenerateOptions): Promise<{ tokens:
 const CASES: { name: string; o: GenerateOptions }[] = [
   { name: 'greedy (device argmax)', o: { temperature: 0, maxNewTokens: 16, prefillChunk: 3 } },
   { name: 'seeded top-k sampling (device top-k)', o: { temperature: 0.9, topK: 6, topP: 0.95, seed: 99, maxNewTokens: 16 } },
+  { name: 'seeded top-p sampling (device softmax + top-256)', o: { temperature: 0.8, topP: 0.9, seed: 5, maxNewTokens: 16 } },
   { name: 'greedy + repetition penalty (device top-(1 + seen))', o: { temperature: 0, repetitionPenalty: 1.5, maxNewTokens: 16 } },
 ];
 

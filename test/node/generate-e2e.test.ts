@@ -235,6 +235,26 @@ describe('generate() on a real Llama (cpu backend, seeded random weights) with a
     assert.notDeepEqual(a.result.tokens, greedy.result.tokens, 'sampling at T = 1.3 departs from greedy');
   });
 
+  test('top-p without top-k: device softmax + top-256 probabilities, same tokens as the full row', async () => {
+    assert.ok(config.vocabSize > 256, 'the vocabulary is larger than the candidate set');
+    const traffic: Traffic = { argmax: 0, topk: 0, downloads: [] };
+    const model = makeModel(256, countingBackend(new CpuBackend(), traffic));
+    const o = { temperature: 0.7, topP: 0.8, seed: 4242, maxNewTokens: 30, ignoreEos: true } as const;
+    const dev = await run(model, PROMPT, o);
+    assert.equal(traffic.topk, 30);
+    const fallbacks = traffic.downloads.filter((n) => n === config.vocabSize).length;
+    assert.ok(traffic.downloads.filter((n) => n === 256).length === 60 && fallbacks < 30, `downloads ${traffic.downloads}`);
+    const full = await run(model, PROMPT, { ...o, logitsProcessors: [{ name: 'noop', apply: () => undefined }] });
+    assert.deepEqual(dev.result.tokens, full.result.tokens);
+    // a nucleus wider than 256 tokens falls back to the full row and still agrees
+    traffic.downloads.length = 0;
+    const wide = { temperature: 5, topP: 0.999, seed: 9, maxNewTokens: 10, ignoreEos: true } as const;
+    const w1 = await run(model, PROMPT, wide);
+    assert.equal(traffic.downloads.filter((n) => n === config.vocabSize).length, 10, 'every step fell back');
+    const w2 = await run(model, PROMPT, { ...wide, logitsProcessors: [{ name: 'noop', apply: () => undefined }] });
+    assert.deepEqual(w1.result.tokens, w2.result.tokens);
+  });
+
   test('repetition penalty: the top-(1 + seen) candidates on the device give the full-row answer', async () => {
     const traffic: Traffic = { argmax: 0, topk: 0, downloads: [] };
     const model = makeModel(256, countingBackend(new CpuBackend(), traffic));

@@ -209,7 +209,12 @@ describe('sampler', () => {
     const h = history([1, 2, 3], [4, 4]);
     const custom: LogitsProcessor = { name: 'custom', apply: () => undefined };
     assert.deepEqual(new TokenSampler({ temperature: 0 }).plan(h, v), { kind: 'argmax' });
-    assert.deepEqual(new TokenSampler({ temperature: 0.8, topP: 0.5 }).plan(h, v), { kind: 'full' });
+    // top-p / min-p without top-k: the device softmax's largest probabilities
+    assert.deepEqual(new TokenSampler({ temperature: 0.8, topP: 0.5 }).plan(h, v), { kind: 'nucleus', k: MAX_DEVICE_CANDIDATES });
+    assert.deepEqual(new TokenSampler({ minP: 0.1 }).plan(h, v), { kind: 'nucleus', k: MAX_DEVICE_CANDIDATES });
+    assert.deepEqual(new TokenSampler({ temperature: 0.8 }).plan(h, v), { kind: 'full' });
+    assert.deepEqual(new TokenSampler({ topP: 0.5, presencePenalty: 0.1 }).plan(h, v), { kind: 'full' });
+    assert.deepEqual(new TokenSampler({ topP: 0.5 }).plan(h, 200), { kind: 'full' });
     assert.deepEqual(new TokenSampler({ temperature: 0.8, topK: 40 }).plan(h, v), { kind: 'topk', k: 40 });
     // penalties that only lower logits: the winner is in the top (k + penalised tokens)
     assert.deepEqual(new TokenSampler({ temperature: 0, repetitionPenalty: 1.3 }).plan(h, v), { kind: 'topk', k: 1 + 4 });
@@ -241,6 +246,35 @@ describe('sampler', () => {
     assert.equal(s.pick(row([9, 2, 1], [4, 0, 2]), history()), 0);
     const d = new TokenSampler({ seed: 1 }, 2);
     for (let i = 0; i < 50; i++) assert.ok(d.pick(row([0, 0, 5, 5]), history()) < 2);
+  });
+
+  test('nucleus over device probabilities: top-p then min-p, or null when the nucleus may reach past the candidates', () => {
+    // the four largest probabilities of a bigger vocabulary (the rest holds 0.2)
+    const p = [0.4, 0.24, 0.12, 0.04];
+    const ids = [10, 3, 7, 1];
+    const s = new TokenSampler({ topP: 0.6, seed: 8 });
+    const counts = new Map<number, number>();
+    const n = 20000;
+    for (let i = 0; i < n; i++) {
+      const t = s.pickNucleus(p, ids)!;
+      counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+    assert.deepEqual([...counts.keys()].sort((a, b) => a - b), [3, 10]);
+    const chi = chiSquare([counts.get(10)!, counts.get(3)!], [5 / 8, 3 / 8], n);
+    assert.ok(chi < 10.83, `χ²(1) ${chi.toFixed(2)}`);
+    // 0.99 needs more than these four: unknown unless they are the whole vocabulary
+    assert.equal(new TokenSampler({ topP: 0.99, seed: 1 }).pickNucleus(p, ids), null);
+    assert.ok([10, 3, 7, 1].includes(new TokenSampler({ topP: 0.99, seed: 1 }).pickNucleus(p, ids, true)!));
+    // min-p 0.2: floor 0.08 drops the last candidate, so nothing outside can pass; min-p 0.05 keeps it: unknown
+    const m = new TokenSampler({ minP: 0.2, seed: 2 });
+    const seen = new Set(Array.from({ length: 500 }, () => m.pickNucleus(p, ids)));
+    assert.deepEqual([...seen].sort((a, b) => a! - b!), [3, 7, 10]);
+    assert.equal(new TokenSampler({ minP: 0.05 }).pickNucleus(p, ids), null);
+    // the draw is consumed only when the answer is known: a null leaves the stream untouched
+    const a = new TokenSampler({ topP: 0.99, seed: 5 });
+    const b = new TokenSampler({ topP: 0.99, seed: 5 });
+    assert.equal(a.pickNucleus(p, ids), null);
+    assert.equal(a.pickNucleus(p, ids, true), b.pickNucleus(p, ids, true));
   });
 
   test('bad options are refused', () => {
