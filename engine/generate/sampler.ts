@@ -24,7 +24,7 @@ export interface SamplingOptions {
   presencePenalty?: number;
   /** OpenAI frequency penalty over the completion; 0 (default) = off. */
   frequencyPenalty?: number;
-  /** Same seed, model, prompt and options → same tokens. Default: a random seed (reported in the result). */
+  /** Same seed, model, prompt, options and backend → same tokens. Default: a random seed (reported in the result). */
   seed?: number;
   /**
    * Extra processors, run on the full row after the penalties and before temperature/top-k/top-p/min-p.
@@ -49,7 +49,9 @@ export const MAX_DEVICE_CANDIDATES = 256;
 /**
  * Turns one step's logits into a token: picks the cheapest exact plan, runs the processors, then
  * argmax (greedy) or a seeded draw. Draws walk the surviving tokens in ascending id order, so the
- * full-row and top-k paths give identical tokens for the same seed.
+ * full-row and top-k paths give identical tokens for the same seed; the nucleus path draws from the
+ * device's softmax, equal to the CPU's up to f32 rounding (a draw landing within ~1e-7 of a
+ * boundary may differ between plans or backends; a given backend and plan always repeats itself).
  */
 export class TokenSampler {
   readonly greedy: boolean;
