@@ -4,12 +4,13 @@ import { readFileSync } from 'node:fs';
 import { CpuBackend } from '../../engine/backends/cpu/index.js';
 import { parseModelConfig, type LlamaConfig } from '../../engine/formats/config.js';
 import { parseSafetensors } from '../../engine/formats/safetensors.js';
-import { loadTokenizer } from '../../engine/formats/tokenizer.js';
-import { generate, generationDefaults } from '../../engine/generate/index.js';
+import { loadTokenizer, type ChatMessage } from '../../engine/formats/tokenizer.js';
+import { generate, generationDefaults, type GenerateInput } from '../../engine/generate/index.js';
 import { LlamaModel } from '../../engine/models/llama/llama.js';
 import { safetensorsStore } from '../../engine/models/stores.js';
 
-// The shipped trained model (models/tiny-llama: 4.4M-parameter Llama, BPE-4096 tokenizer, f16 safetensors).
+// The shipped trained model (models/tiny-llama: 4.4M-parameter Llama, BPE-4096 tokenizer, f16 safetensors)
+// against the PyTorch/transformers fixture (tools/train/make_references.py, float32, eager attention).
 const dir = new URL('../../models/tiny-llama/', import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, dir));
 const config = parseModelConfig(read('config.json').toString('utf8')) as LlamaConfig;
@@ -18,35 +19,42 @@ const store = safetensorsStore([{ header: parseSafetensors(bytes), bytes }]);
 const tokenizer = loadTokenizer(read('tokenizer.json').toString('utf8'), read('tokenizer_config.json').toString('utf8'));
 const defaults = generationDefaults(read('generation_config.json').toString('utf8'));
 
-test('shipped tiny-llama: greedy generate() equals argmax decoding by hand, and the stream equals decode(tokens)', async () => {
-  const prompt = 'And the Lord said unto Moses';
-  const model = new LlamaModel(new CpuBackend(), config, store, { maxSequence: 512 });
-  const pieces: string[] = [];
-  const r = await generate(model, tokenizer, prompt, { temperature: 0, maxNewTokens: 32, ignoreEos: true, onToken: (e) => pieces.push(e.text) }).result;
-  const oracle = new LlamaModel(new CpuBackend(), config, store, { maxSequence: 512 });
-  let logits = oracle.forward(Int32Array.from(tokenizer.encode(prompt)));
-  const want: number[] = [];
-  for (let i = 0; i < 32; i++) {
-    const row = (await oracle.backend.download(logits)) as Float32Array;
-    logits.dispose();
-    let best = 0;
-    for (let j = 1; j < row.length; j++) if (row[j]! > row[best]!) best = j;
-    want.push(best);
-    logits = oracle.forward(Int32Array.of(best));
-  }
-  logits.dispose();
-  assert.deepEqual(r.tokens, want);
-  assert.equal(pieces.join(''), r.text);
-  assert.equal(r.text, tokenizer.decode(r.tokens, { skipSpecialTokens: true }));
-  assert.match(r.text, /\w+ \w+/, 'words come out');
-});
+interface ReferencePrompt {
+  name: string;
+  input_ids: number[];
+  /** 64 greedy tokens past any EOS, their decoded text (special tokens shown), and transformers' generate() output. */
+  greedy: { tokens: number[]; text: string; min_margin: number; hf_generate: number[] };
+}
+const reference = JSON.parse(readFileSync(new URL('../fixtures/models/tiny-llama/reference.json', import.meta.url), 'utf8')) as {
+  prompts: ReferencePrompt[];
+  chat_template_render: { messages: ChatMessage[]; text: string };
+};
 
-test('shipped tiny-llama: a chat turn through its template ends at an EOS from generation_config.json', async () => {
-  assert.deepEqual(defaults.eosTokenIds, [2, 4]);
+test('shipped tiny-llama: streamed greedy continuations equal the PyTorch reference, token for token and character for character', async () => {
   const model = new LlamaModel(new CpuBackend(), config, store, { maxSequence: 512 });
-  const r = await generate(model, tokenizer, [{ role: 'user', content: 'Tell me a fortune.' }], { ...defaults, temperature: 0, maxNewTokens: 128 }).result;
-  assert.equal(r.finishReason, 'eos');
-  assert.ok([2, 4].includes(r.tokens.at(-1)!));
-  assert.ok(!r.text.includes('<|im_end|>') && !r.text.includes('</s>'), 'the EOS is not shown');
-  assert.ok(r.text.length > 0);
+  const chat = reference.chat_template_render;
+  assert.equal(tokenizer.applyChatTemplate(chat.messages, { addGenerationPrompt: true }), chat.text);
+  assert.ok(reference.prompts.length >= 4);
+  let chats = 0;
+  for (const p of reference.prompts) {
+    // the chat prompt goes in as messages, through the template and the tokenizer
+    const isChat = tokenizer.encode(chat.text, { addSpecialTokens: false }).join() === p.input_ids.join();
+    const input: GenerateInput = isChat ? chat.messages : { tokens: p.input_ids };
+    if (isChat) chats++;
+    let streamed = '';
+    const r = await generate(model, tokenizer, input, {
+      temperature: 0, maxNewTokens: p.greedy.tokens.length, ignoreEos: true, skipSpecialTokens: false, onToken: (e) => { streamed += e.text; },
+    }).result;
+    assert.equal(r.usage.promptTokens, p.input_ids.length, p.name);
+    assert.deepEqual(r.tokens, p.greedy.tokens, `${p.name} (smallest top-1 margin ${p.greedy.min_margin})`);
+    assert.equal(streamed, p.greedy.text, p.name);
+    assert.equal(r.text, p.greedy.text, p.name);
+    // transformers' generate() with the model's generation_config EOS ids stops where we stop
+    const e = await generate(model, tokenizer, input, { ...defaults, temperature: 0, maxNewTokens: p.greedy.tokens.length }).result;
+    assert.deepEqual(e.tokens, p.greedy.hf_generate, `${p.name}: generate with EOS ${defaults.eosTokenIds}`);
+    assert.equal(e.finishReason, e.tokens.length < p.greedy.tokens.length ? 'eos' : 'length', p.name);
+    assert.equal(e.text, tokenizer.decode(e.tokens.filter((t) => !defaults.eosTokenIds!.includes(t)), { skipSpecialTokens: true }), p.name);
+    assert.ok(e.metrics.reusedTokens === p.input_ids.length - 1, `${p.name}: the second call reuses the cached prompt`);
+  }
+  assert.equal(chats, 1, 'the chat prompt went through the chat template');
 });
