@@ -46,5 +46,5 @@ export async function createWebGPUBackendInternal(opts: CreateWebGPUBackendOptio
   } catch (e) {
     throw new WebGPUUnavailableError('requestDevice() failed', { cause: e });
   }
-  return new WebGPUBackend({ device, ownsDevice: true, adapterInfo: adapter.info });
+  return new WebGPUBackend({ device, ownsDevice: true, adapterInfo: adapter.info, keepAlive: [gpu, adapter] });
 }

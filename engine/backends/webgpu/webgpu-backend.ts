@@ -47,6 +47,11 @@ export interface WebGPUBackendInit {
   /** Destroy the device on dispose() (true when the backend requested it itself). */
   ownsDevice: boolean;
   adapterInfo?: GPUAdapterInfo;
+  /**
+   * Objects the device must not outlive: Dawn's Node binding crashes when GC collects the GPU (instance) or
+   * the adapter while the device still waits on a promise, so the backend holds them.
+   */
+  keepAlive?: readonly unknown[];
 }
 
 /**
@@ -63,6 +68,7 @@ export class WebGPUBackend implements Backend {
   readonly tuning: WebGPUTuning;
 
   #ownsDevice: boolean;
+  readonly #keepAlive: readonly unknown[];
   #pool: BufferPool;
   #staging: BufferPool;
   #ring: UniformRing;
@@ -87,6 +93,7 @@ export class WebGPUBackend implements Backend {
     const device = init.device;
     this.device = device;
     this.#ownsDevice = init.ownsDevice;
+    this.#keepAlive = init.keepAlive ?? [];
     this.adapterInfo = init.adapterInfo;
     this.hasSubgroups = device.features.has('subgroups');
     this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matmulTile: null };
@@ -121,6 +128,11 @@ export class WebGPUBackend implements Backend {
   /** Counters for tests and benchmarks: pipelines compiled vs reused, bind groups, dispatches, submits. */
   stats(): Readonly<{ pipelinesCompiled: number; pipelineHits: number; bindGroupsCreated: number; bindGroupHits: number; dispatches: number; submits: number }> {
     return { ...this.#stats };
+  }
+
+  /** The GPU entry point and adapter this device came from (held so they stay alive as long as it). */
+  get origin(): readonly unknown[] {
+    return this.#keepAlive;
   }
 
   /** Uncaptured WebGPU errors seen so far (validation or compile errors: a bug if not empty). */
