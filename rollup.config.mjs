@@ -1,13 +1,46 @@
 import esbuild from 'rollup-plugin-esbuild';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
+import { buildSync } from 'esbuild';
 
 // One entry per element, one that registers them all, and the framework-free engine.
 const entries = {
   index: 'src/index.ts',
   engine: 'engine/index.ts',
   'components/accel-capabilities': 'components/accel-capabilities/index.ts',
+  'components/accel-model': 'components/accel-model/index.ts',
+  'components/accel-stream': 'components/accel-stream/index.ts',
 };
+
+// The engine Worker must be one self-contained module (workers see no import map and no bundler), so it
+// is bundled with esbuild, emitted as dist/accel-worker.js, and worker-url.ts points at it.
+function engineWorker() {
+  let ref;
+  return {
+    name: 'accel-engine-worker',
+    buildStart() {
+      const out = buildSync({
+        entryPoints: ['engine/worker/worker-entry.ts'],
+        bundle: true,
+        format: 'esm',
+        platform: 'browser',
+        target: 'es2022',
+        minify: true,
+        write: false,
+        conditions: ['browser', 'production'],
+        mainFields: ['browser', 'module', 'main'],
+        legalComments: 'none',
+      });
+      ref = this.emitFile({ type: 'asset', fileName: 'accel-worker.js', source: out.outputFiles[0].text });
+    },
+    transform(code, id) {
+      if (!id.endsWith('engine/worker/worker-url.ts')) return null;
+      const from = "new URL('./worker-entry.ts', import.meta.url)";
+      if (!code.includes(from)) this.error('worker-url.ts no longer has the expression the build replaces');
+      return { code: code.replace(from, `new URL(import.meta.ROLLUP_FILE_URL_${ref})`), map: null };
+    },
+  };
+}
 
 // The npm build leaves dependencies to the user's bundler; the CDN file carries everything.
 const isBare = (id) => !id.startsWith('.') && !id.startsWith('/') && !id.startsWith('\0');
@@ -24,7 +57,7 @@ export default [
   {
     input: entries,
     external: isBare,
-    plugins: [ts()],
+    plugins: [engineWorker(), ts()],
     onwarn,
     output: {
       dir: 'dist',
@@ -36,7 +69,7 @@ export default [
   },
   {
     input: 'src/index.ts',
-    plugins: [nodeResolve({ browser: true, exportConditions: ['browser', 'production'] }), ts(), terser({ format: { comments: false } })],
+    plugins: [engineWorker(), nodeResolve({ browser: true, exportConditions: ['browser', 'production'] }), ts(), terser({ format: { comments: false } })],
     onwarn,
     output: {
       file: 'dist/accel.min.js',

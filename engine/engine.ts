@@ -5,7 +5,7 @@ import type { BackendChoice, CapabilityReport, RecommendRequest } from './capabi
 import type { Backend, BackendName } from './backends/backend.js';
 import { createBackend } from './backends/registry.js';
 import { AbortError } from './errors.js';
-import { loadModel, Model, type ModelLoadOptions } from './load-model.js';
+import { loadModel, Model, type ModelHandle, type ModelLoadOptions } from './load-model.js';
 import type { SourceInput } from './loader/index.js';
 
 export interface EngineLoadOptions extends ModelLoadOptions {
@@ -160,7 +160,8 @@ export class Engine {
   }
 
   /** One user fewer for a model from `load()`; the last one frees its memory. Returns true when freed. */
-  unload(model: Model): boolean {
+  unload(model: ModelHandle): boolean {
+    if (!(model instanceof Model)) return false;
     for (const [key, entry] of this.#models) {
       if (entry.model !== model) continue;
       if (--entry.users > 0) return false;

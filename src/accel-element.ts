@@ -1,6 +1,7 @@
 import { LitElement } from 'lit';
 import { AccelError, getEngine, type Engine } from '../engine/index.js';
 import type { AccelErrorDetail, AccelEventMap, AccelEventName } from './events.js';
+import { getEngineClient, type EngineClient } from './engine-client.js';
 
 /**
  * Base of every `<accel-*>` element: typed events that bubble out of shadow roots, access to the shared
@@ -10,6 +11,11 @@ export class AccelElement extends LitElement {
   /** The realm's shared engine (one per page or Worker). */
   protected get engine(): Engine {
     return getEngine();
+  }
+
+  /** The engine that runs models for elements (a Worker by default; see configureElements). */
+  protected get client(): EngineClient {
+    return getEngineClient();
   }
 
   /** Dispatches a typed `accel-*` CustomEvent that bubbles and crosses shadow boundaries. */

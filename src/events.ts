@@ -1,4 +1,4 @@
-import type { AccelErrorCode, CapabilityReport } from '../engine/index.js';
+import type { AccelErrorCode, CapabilityReport, GenerationResult, ModelArchitecture, ModelLoadProgress, TokenEvent } from '../engine/index.js';
 
 /** detail of `accel-error`: what failed, a stable code to switch on and the message to show. */
 export interface AccelErrorDetail {
@@ -7,10 +7,36 @@ export interface AccelErrorDetail {
   error: unknown;
 }
 
+/** detail of `accel-ready` from `<accel-model>`. */
+export interface AccelModelReadyDetail {
+  name: string;
+  architecture: ModelArchitecture;
+  backend: string;
+  format: 'safetensors' | 'gguf';
+  weightBytes: number;
+  kvCacheBytes: number;
+  source: string;
+}
+
+/** detail of `accel-unload`. */
+export interface AccelModelUnloadDetail {
+  source: string;
+}
+
+/** detail of `accel-token`: the token event plus all visible text so far. */
+export interface AccelTokenDetail extends TokenEvent {
+  output: string;
+}
+
 /** Every `accel-*` event with the type of its detail. */
 export interface AccelEventMap {
   'accel-error': AccelErrorDetail;
   'accel-capabilities-ready': CapabilityReport;
+  'accel-load-progress': ModelLoadProgress;
+  'accel-ready': AccelModelReadyDetail;
+  'accel-unload': AccelModelUnloadDetail;
+  'accel-token': AccelTokenDetail;
+  'accel-done': GenerationResult;
 }
 
 export type AccelEventName = keyof AccelEventMap;
@@ -21,5 +47,10 @@ declare global {
   interface GlobalEventHandlersEventMap {
     'accel-error': AccelEvent<'accel-error'>;
     'accel-capabilities-ready': AccelEvent<'accel-capabilities-ready'>;
+    'accel-load-progress': AccelEvent<'accel-load-progress'>;
+    'accel-ready': AccelEvent<'accel-ready'>;
+    'accel-unload': AccelEvent<'accel-unload'>;
+    'accel-token': AccelEvent<'accel-token'>;
+    'accel-done': AccelEvent<'accel-done'>;
   }
 }

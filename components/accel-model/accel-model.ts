@@ -1,0 +1,225 @@
+import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import { property, state } from 'lit/decorators.js';
+import { AbortError, BackendUnavailableError, InvalidArgumentError, formatBytes, type BackendRequest, type ModelHandle, type ModelLoadProgress } from '../../engine/index.js';
+import { AccelElement } from '../../src/accel-element.js';
+import { absoluteSource } from '../../src/controllers/model-lookup.js';
+import type { AccelModelReadyDetail } from '../../src/events.js';
+import { styles } from './accel-model.styles.js';
+
+export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
+
+const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'webnn'] as const;
+type BackendAttr = (typeof BACKENDS)[number];
+const PRECISIONS = ['original', 'q8', 'q4', 'q3', 'q2'] as const;
+type PrecisionAttr = (typeof PRECISIONS)[number];
+
+/**
+ * Loads a model into the shared engine and shows its progress and state. Other elements use it by id
+ * (`<accel-stream model="my-model">`). Elements that name the same `src`, `backend` and `precision`
+ * share one copy in memory.
+ *
+ * @tagname accel-model
+ * @summary A model: download with progress, cache, load onto a backend.
+ *
+ * @attr src - Model folder URL, `.gguf` file URL, `hf:owner/name[@revision]` or `ipfs://CID`.
+ * @attr backend - auto (default), webgpu, wasm, cpu or webnn.
+ * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0).
+ * @attr preload - Load as soon as the element is connected, not on first use.
+ * @attr max-sequence - KV-cache length in tokens (default: the model's, at most 2048).
+ *
+ * @event {CustomEvent<ModelLoadProgress>} accel-load-progress - Bytes and phase while loading.
+ * @event {CustomEvent<AccelModelReadyDetail>} accel-ready - The model is loaded; `detail` has name, backend and memory.
+ * @event {CustomEvent<AccelModelUnloadDetail>} accel-unload - The model was released (unload(), src/backend change or removal).
+ * @event {CustomEvent<AccelErrorDetail>} accel-error - Loading failed; `detail.code` says why.
+ *
+ * @csspart base - The frame.
+ * @csspart name - The model's name.
+ * @csspart details - Backend, format and memory once loaded.
+ * @csspart progress - The progress bar.
+ * @csspart status - The progress text.
+ * @csspart error - The error message.
+ * @csspart load-button - The "Load" button shown when not preloaded.
+ *
+ * @cssproperty --accel-card-background - Background.
+ * @cssproperty --accel-border-color - Border colour.
+ * @cssproperty --accel-accent-color - Progress bar and button colour.
+ * @cssproperty --accel-muted-color - Colour of the details.
+ * @cssproperty --accel-no-color - Colour of errors.
+ */
+export class AccelModel extends AccelElement {
+  static override styles = styles;
+
+  /** Where the model comes from. */
+  @property({ reflect: true }) src = '';
+
+  /** Which backend runs it. */
+  @property({ reflect: true }) backend: BackendAttr = 'auto';
+
+  /** Weight precision. */
+  @property({ reflect: true }) precision: PrecisionAttr = 'original';
+
+  /** Load when connected. */
+  @property({ type: Boolean, reflect: true }) preload = false;
+
+  /** KV-cache length in tokens. */
+  @property({ type: Number, reflect: true, attribute: 'max-sequence' }) maxSequence: number | undefined = undefined;
+
+  @state() private _status: ModelStatus = 'idle';
+  @state() private _progress: ModelLoadProgress | null = null;
+  @state() private _error = '';
+  @state() private _model: ModelHandle | null = null;
+  #pending: Promise<ModelHandle> | null = null;
+  #abort: AbortController | null = null;
+
+  /** idle, loading, ready or error. */
+  get status(): ModelStatus {
+    return this._status;
+  }
+
+  /** The loaded model, or null. */
+  get model(): ModelHandle | null {
+    return this._model;
+  }
+
+  /** The last progress report while loading. */
+  get progress(): ModelLoadProgress | null {
+    return this._progress;
+  }
+
+  /** Resolves with the model, loading it first if needed (what other elements call). */
+  ready(): Promise<ModelHandle> {
+    if (this._model) return Promise.resolve(this._model);
+    return this.#pending ?? this.load();
+  }
+
+  /** Starts (or restarts) loading `src` on `backend`. */
+  load(): Promise<ModelHandle> {
+    this.#release();
+    const abort = new AbortController();
+    this.#abort = abort;
+    const run = this.#load(abort.signal);
+    this.#pending = run;
+    run.catch(() => undefined).finally(() => {
+      if (this.#pending === run) this.#pending = null;
+    });
+    return run;
+  }
+
+  /** Releases the model (shared copies stay loaded for their other users) and aborts a load in flight. */
+  unload(): void {
+    this.#release();
+    this._status = 'idle';
+    this._progress = null;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.preload && this.src && !this._model && !this.#pending) void this.load().catch(() => undefined);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.unload();
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    const reloadKeys = ['src', 'backend', 'precision', 'maxSequence'] as const;
+    const changedSource = reloadKeys.some((k) => changed.has(k) && changed.get(k) !== undefined);
+    if (changedSource && (this._status !== 'idle' || this.preload)) {
+      if (this.src) void this.load().catch(() => undefined);
+      else this.unload();
+    }
+  }
+
+  async #load(signal: AbortSignal): Promise<ModelHandle> {
+    this._status = 'loading';
+    this._error = '';
+    this._progress = null;
+    try {
+      if (!this.src) throw new InvalidArgumentError('<accel-model> needs a src attribute (a model folder URL, a .gguf URL, hf:owner/name or ipfs://CID).');
+      if (!BACKENDS.includes(this.backend)) throw new InvalidArgumentError(`<accel-model backend="${this.backend}">: expected one of ${BACKENDS.join(', ')}.`);
+      if (this.backend === 'webnn') throw new BackendUnavailableError('webnn', 'this build of accel has no WebNN backend yet; use webgpu, wasm or auto');
+      if (this.precision !== 'original') {
+        throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: only "original" is available in this build (load a Q8_0/Q4_0 .gguf file for quantized weights).`);
+      }
+      const model = await this.client.load(absoluteSource(this.src), {
+        backend: this.backend as BackendRequest,
+        precision: 'original',
+        signal,
+        ...(this.maxSequence ? { maxSequence: this.maxSequence } : {}),
+        onProgress: (p) => {
+          if (signal.aborted) return;
+          this._progress = p;
+          this.emit('accel-load-progress', p);
+        },
+      });
+      if (signal.aborted) {
+        void this.client.unload(model);
+        throw new AbortError('Loading the model', { cause: signal.reason });
+      }
+      this._model = model;
+      this._status = 'ready';
+      await this.updateComplete;
+      this.emit('accel-ready', this.#readyDetail(model));
+      return model;
+    } catch (error) {
+      if (!signal.aborted) {
+        this._status = 'error';
+        this._error = this.reportError(error).message;
+      }
+      throw error;
+    }
+  }
+
+  #readyDetail(model: ModelHandle): AccelModelReadyDetail {
+    const i = model.info;
+    return { name: i.name, architecture: i.architecture, backend: i.backend, format: i.format, weightBytes: i.memory.weightBytes, kvCacheBytes: i.memory.kvCacheBytes, source: i.source };
+  }
+
+  #name(model: ModelHandle | null): string {
+    if (model) return model.info.name;
+    const src = this.src.replace(/[?#].*$/, '').replace(/\/+$/, '');
+    return src.split(/[/:]/).filter(Boolean).pop() ?? 'model';
+  }
+
+  #release(): void {
+    this.#abort?.abort(new AbortError('Loading the model was replaced or cancelled'));
+    this.#abort = null;
+    this.#pending = null;
+    const model = this._model;
+    if (model) {
+      this._model = null;
+      void this.client.unload(model);
+      this.emit('accel-unload', { source: model.info.source });
+    }
+  }
+
+  #statusText(): string {
+    const p = this._progress;
+    if (this._status === 'ready' && this._model) return `${this._model.info.name} is ready on ${this._model.info.backend}.`;
+    if (this._status === 'error') return `Loading failed: ${this._error}`;
+    if (this._status !== 'loading') return this.src ? 'Not loaded.' : 'No model source set.';
+    if (!p) return 'Starting…';
+    const verb = { download: 'Downloading', verify: 'Verifying', cache: 'Caching', cached: 'Reading from cache', parse: 'Parsing', upload: 'Uploading weights', ready: 'Ready' }[p.phase];
+    const bytes = p.fileTotal !== undefined ? `${formatBytes(p.fileLoaded)} of ${formatBytes(p.fileTotal)}` : formatBytes(p.fileLoaded);
+    return `${verb} ${p.file} — ${bytes}`;
+  }
+
+  override render(): TemplateResult {
+    const p = this._progress;
+    const model = this._model;
+    const pct = p?.progress !== null && p?.progress !== undefined ? Math.round(p.progress * 100) : null;
+    return html`<div part="base">
+      <div part="name">${model ? this.#name(model) : this.#name(null)}</div>
+      ${model
+        ? html`<div part="details">${model.info.architecture} · ${model.info.format} · ${model.info.backend} · ${formatBytes(model.info.memory.totalBytes)}</div>`
+        : nothing}
+      ${this._status === 'loading'
+        ? html`<progress part="progress" max="100" .value=${pct ?? 0} aria-label="Loading ${this.#name(null)}" aria-valuetext=${this.#statusText()}></progress>`
+        : nothing}
+      <div part="status" role="status" aria-live="polite">${this.#statusText()}</div>
+      ${this._status === 'error' ? html`<div part="error" role="alert">${this._error}</div>` : nothing}
+      ${this._status === 'idle' && this.src ? html`<button part="load-button" type="button" @click=${() => void this.load().catch(() => undefined)}>Load</button>` : nothing}
+    </div>`;
+  }
+}

@@ -1,0 +1,58 @@
+import type { BackendChoice, CapabilityReport, RecommendRequest } from '../capabilities/types.js';
+import type { GenerateInput, GenerateOptions, GenerationMetrics, GenerationResult, TokenEvent } from '../generate/index.js';
+import type { ModelInfo, ModelLoadProgress } from '../load-model.js';
+import type { BertOutput } from '../models/bert/bert.js';
+import type { BackendRequest } from '../engine.js';
+
+/** Options of a generation that cross the Worker boundary (callbacks and signals stay on the page). */
+export type WireGenerateOptions = Omit<GenerateOptions, 'signal' | 'onToken' | 'onMetrics' | 'logitsProcessors'>;
+
+export interface WireLoadOptions {
+  backend?: BackendRequest;
+  precision?: 'original';
+  file?: string;
+  maxSequence?: number;
+  hubBase?: string;
+  gateways?: string[];
+  verify?: boolean;
+}
+
+export type WireSource = string | Blob | readonly (File | Blob)[];
+
+export type Request =
+  | { t: 'capabilities'; id: number; refresh: boolean }
+  | { t: 'recommend'; id: number; request: RecommendRequest }
+  | { t: 'load'; id: number; src: WireSource; options: WireLoadOptions }
+  | { t: 'unload'; id: number; modelId: number }
+  | { t: 'generate'; id: number; modelId: number; input: GenerateInput; options: WireGenerateOptions }
+  | { t: 'embed'; id: number; modelId: number; text: string }
+  | { t: 'abort'; id: number }
+  | { t: 'pause'; id: number }
+  | { t: 'resume'; id: number };
+
+export interface WireError {
+  name: string;
+  code: string;
+  message: string;
+}
+
+export type Response =
+  | { t: 'result'; id: number; value: unknown }
+  | { t: 'error'; id: number; error: WireError }
+  | { t: 'progress'; id: number; value: ModelLoadProgress }
+  | { t: 'token'; id: number; value: TokenEvent }
+  | { t: 'metrics'; id: number; value: GenerationMetrics };
+
+export interface LoadedReply {
+  modelId: number;
+  info: ModelInfo;
+}
+
+export type ResultOf = {
+  capabilities: CapabilityReport;
+  recommend: BackendChoice[];
+  load: LoadedReply;
+  unload: boolean;
+  generate: GenerationResult;
+  embed: BertOutput;
+};

@@ -1,0 +1,190 @@
+import type { BackendChoice, CapabilityReport, RecommendRequest } from '../capabilities/types.js';
+import { AccelError, type AccelErrorCode } from '../errors.js';
+import type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, GenerationResult, TokenEvent } from '../generate/index.js';
+import type { ModelHandle, ModelInfo, ModelLoadProgress } from '../load-model.js';
+import type { BertOutput } from '../models/bert/bert.js';
+import type { LoadedReply, Request, Response, WireError, WireGenerateOptions, WireLoadOptions, WireSource } from './protocol.js';
+
+function fromWire(e: WireError): AccelError {
+  const err = new AccelError(e.code as AccelErrorCode, e.message);
+  err.name = e.name;
+  return err;
+}
+
+type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  onProgress?: (p: ModelLoadProgress) => void;
+  onToken?: (e: TokenEvent) => void;
+  onMetrics?: (m: GenerationMetrics) => void;
+}
+
+/**
+ * The engine living in a dedicated Worker, seen from the page: the same capabilities/load/generate calls,
+ * with tokens, progress and errors sent back as messages, so model work never blocks the page.
+ */
+export class WorkerEngine {
+  readonly worker: Worker;
+  #next = 1;
+  #pending = new Map<number, Pending>();
+
+  constructor(worker: Worker) {
+    this.worker = worker;
+    worker.addEventListener('message', (e: MessageEvent<Response>) => this.#onMessage(e.data));
+    worker.addEventListener('error', (e: ErrorEvent) => {
+      const error = new AccelError('backend-unavailable', `The engine worker failed: ${e.message || 'it could not be started'}.`);
+      for (const p of this.#pending.values()) p.reject(error);
+      this.#pending.clear();
+    });
+  }
+
+  /** Starts a module Worker running engine/worker/worker-entry. */
+  static start(url: URL | string): WorkerEngine {
+    return new WorkerEngine(new Worker(url, { type: 'module', name: 'accel-engine' }));
+  }
+
+  #onMessage(r: Response): void {
+    const p = this.#pending.get(r.id);
+    if (!p) return;
+    switch (r.t) {
+      case 'progress': return void p.onProgress?.(r.value);
+      case 'token': return void p.onToken?.(r.value);
+      case 'metrics': return void p.onMetrics?.(r.value);
+      case 'result':
+        this.#pending.delete(r.id);
+        return p.resolve(r.value);
+      case 'error':
+        this.#pending.delete(r.id);
+        return p.reject(fromWire(r.error));
+    }
+  }
+
+  call<T>(req: Distribute<Request>, hooks: Omit<Pending, 'resolve' | 'reject'> = {}, signal?: AbortSignal): { id: number; promise: Promise<T> } {
+    const id = this.#next++;
+    const promise = new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, ...hooks });
+    });
+    if (signal) {
+      if (signal.aborted) queueMicrotask(() => this.send({ t: 'abort', id }));
+      else signal.addEventListener('abort', () => this.send({ t: 'abort', id }), { once: true });
+    }
+    this.worker.postMessage({ ...req, id } as Request);
+    return { id, promise };
+  }
+
+  send(req: Request): void {
+    this.worker.postMessage(req);
+  }
+
+  capabilities(options: { refresh?: boolean } = {}): Promise<CapabilityReport> {
+    return this.call<CapabilityReport>({ t: 'capabilities', refresh: options.refresh ?? false }).promise;
+  }
+
+  recommendBackend(request: RecommendRequest = {}): Promise<BackendChoice[]> {
+    return this.call<BackendChoice[]>({ t: 'recommend', request }).promise;
+  }
+
+  async load(src: WireSource, options: WireLoadOptions & { signal?: AbortSignal; onProgress?: (p: ModelLoadProgress) => void } = {}): Promise<RemoteModel> {
+    const { signal, onProgress, ...wire } = options;
+    const reply = await this.call<LoadedReply>({ t: 'load', src, options: wire }, onProgress ? { onProgress } : {}, signal).promise;
+    return new RemoteModel(this, reply.modelId, reply.info);
+  }
+
+  unload(model: ModelHandle): Promise<boolean> {
+    if (!(model instanceof RemoteModel)) return Promise.resolve(false);
+    return this.call<boolean>({ t: 'unload', modelId: model.modelId }).promise;
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+    const error = new AccelError('disposed', 'The engine worker was terminated.');
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+  }
+}
+
+/** A model loaded in the worker. */
+export class RemoteModel implements ModelHandle {
+  constructor(readonly engine: WorkerEngine, readonly modelId: number, readonly info: ModelInfo) {}
+
+  generate(input: GenerateInput, options: GenerateOptions = {}): Generation {
+    return new RemoteGeneration(this.engine, this.modelId, input, options);
+  }
+
+  embed(text: string): Promise<BertOutput> {
+    return this.engine.call<BertOutput>({ t: 'embed', modelId: this.modelId, text }).promise;
+  }
+}
+
+class RemoteGeneration implements Generation {
+  readonly result: Promise<GenerationResult>;
+  #engine: WorkerEngine;
+  #id: number;
+  #queue: TokenEvent[] = [];
+  #wake: (() => void) | null = null;
+  #done = false;
+  #paused = false;
+
+  constructor(engine: WorkerEngine, modelId: number, input: GenerateInput, options: GenerateOptions) {
+    this.#engine = engine;
+    const { signal, onToken, onMetrics, logitsProcessors, ...wire } = options;
+    if (logitsProcessors?.length) throw new AccelError('invalid-argument', 'Custom logitsProcessors cannot cross to the engine worker; use the in-thread engine for them.');
+    const call = engine.call<GenerationResult>(
+      { t: 'generate', modelId, input, options: wire as WireGenerateOptions },
+      {
+        onToken: (e) => {
+          onToken?.(e);
+          this.#queue.push(e);
+          this.#wake?.();
+        },
+        ...(onMetrics ? { onMetrics } : {}),
+      },
+      signal,
+    );
+    this.#id = call.id;
+    this.result = call.promise.finally(() => {
+      this.#done = true;
+      this.#wake?.();
+    });
+    this.result.catch(() => undefined);
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#engine.send({ t: 'pause', id: this.#id });
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#engine.send({ t: 'resume', id: this.#id });
+  }
+
+  abort(): void {
+    this.#engine.send({ t: 'abort', id: this.#id });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TokenEvent> {
+    let finished = false;
+    try {
+      for (;;) {
+        if (this.#queue.length) {
+          yield this.#queue.shift()!;
+          continue;
+        }
+        if (this.#done) break;
+        await new Promise<void>((r) => (this.#wake = r));
+        this.#wake = null;
+      }
+      await this.result;
+      finished = true;
+    } finally {
+      if (!finished && !this.#done) this.abort();
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import { AccelError } from '../errors.js';
+import type { Generation } from '../generate/index.js';
+import type { Model } from '../load-model.js';
+import { getEngine } from '../engine.js';
+import type { Request, Response, WireError } from './protocol.js';
+
+interface Port {
+  postMessage(message: Response): void;
+  addEventListener(type: 'message', listener: (e: MessageEvent<Request>) => void): void;
+}
+
+function toWire(error: unknown): WireError {
+  if (error instanceof AccelError) return { name: error.name, code: error.code, message: error.message };
+  if (error instanceof Error) return { name: error.name, code: 'unknown', message: error.message };
+  return { name: 'Error', code: 'unknown', message: String(error) };
+}
+
+/**
+ * Serves the realm's engine to a page over `port` (the Worker's global scope): loads models, streams
+ * tokens, forwards progress, and honours abort/pause/resume sent from the page.
+ */
+export function serveEngine(port: Port): void {
+  const engine = getEngine();
+  const models = new Map<number, Model>();
+  const aborts = new Map<number, AbortController>();
+  const generations = new Map<number, Generation>();
+  let nextModelId = 1;
+  const reply = (r: Response) => port.postMessage(r);
+
+  const run = async (req: Request): Promise<unknown> => {
+    switch (req.t) {
+      case 'capabilities':
+        return engine.capabilities({ refresh: req.refresh });
+      case 'recommend':
+        return engine.recommendBackend(req.request);
+      case 'load': {
+        const abort = new AbortController();
+        aborts.set(req.id, abort);
+        const src = Array.isArray(req.src) ? [...req.src] : req.src;
+        const model = await engine.load(src as string, { ...req.options, signal: abort.signal, onProgress: (value) => reply({ t: 'progress', id: req.id, value }) });
+        const modelId = nextModelId++;
+        models.set(modelId, model);
+        return { modelId, info: model.info };
+      }
+      case 'unload': {
+        const model = models.get(req.modelId);
+        if (!model) return false;
+        models.delete(req.modelId);
+        return engine.unload(model);
+      }
+      case 'embed':
+        return need(req.modelId).embed(req.text);
+      case 'generate': {
+        const abort = new AbortController();
+        aborts.set(req.id, abort);
+        const gen = need(req.modelId).generate(req.input, { ...req.options, signal: abort.signal, onMetrics: (value) => reply({ t: 'metrics', id: req.id, value }) });
+        generations.set(req.id, gen);
+        for await (const value of gen) reply({ t: 'token', id: req.id, value });
+        return gen.result;
+      }
+      default:
+        return undefined;
+    }
+  };
+
+  const need = (modelId: number): Model => {
+    const m = models.get(modelId);
+    if (!m) throw new AccelError('invalid-argument', `Model ${modelId} is not loaded in the worker (it was unloaded).`);
+    return m;
+  };
+
+  port.addEventListener('message', (e) => {
+    const req = e.data;
+    if (req.t === 'abort') return void aborts.get(req.id)?.abort();
+    if (req.t === 'pause') return void generations.get(req.id)?.pause();
+    if (req.t === 'resume') return void generations.get(req.id)?.resume();
+    run(req).then(
+      (value) => reply({ t: 'result', id: req.id, value }),
+      (error: unknown) => reply({ t: 'error', id: req.id, error: toWire(error) }),
+    ).finally(() => {
+      aborts.delete(req.id);
+      generations.delete(req.id);
+    });
+  });
+}

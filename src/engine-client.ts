@@ -1,0 +1,43 @@
+import { getEngine, type BackendChoice, type CapabilityReport, type EngineLoadOptions, type ModelHandle, type RecommendRequest } from '../engine/index.js';
+import { WorkerEngine } from '../engine/worker/worker-client.js';
+import { defaultWorkerUrl } from '../engine/worker/worker-url.js';
+
+/** What elements need from an engine: the in-thread Engine and the WorkerEngine both provide it. */
+export interface EngineClient {
+  capabilities(options?: { refresh?: boolean }): Promise<CapabilityReport>;
+  recommendBackend(request?: RecommendRequest): Promise<BackendChoice[]>;
+  load(src: string, options?: Pick<EngineLoadOptions, 'backend' | 'precision' | 'maxSequence' | 'signal' | 'onProgress'>): Promise<ModelHandle>;
+  unload(model: ModelHandle): unknown;
+}
+
+export type EngineMode = 'worker' | 'inline';
+
+export interface ElementsOptions {
+  /** 'worker' (default where Workers exist): models run in a dedicated Worker so the page never janks. 'inline' keeps them in this thread. */
+  engine?: EngineMode;
+  /** URL of accel-worker.js when it is not served next to the bundle. */
+  workerUrl?: string | URL;
+}
+
+let options: ElementsOptions = {};
+let client: EngineClient | null = null;
+
+/** Chooses how elements run models; call before the first model loads. */
+export function configureElements(next: ElementsOptions): void {
+  options = { ...options, ...next };
+  client = null;
+}
+
+function pageMode(): EngineMode | null {
+  const meta = typeof document === 'object' ? document.querySelector<HTMLMetaElement>('meta[name="accel-engine"]') : null;
+  const v = meta?.content.trim();
+  return v === 'inline' || v === 'worker' ? v : null;
+}
+
+/** The engine the elements on this page share. */
+export function getEngineClient(): EngineClient {
+  if (client) return client;
+  const mode = options.engine ?? pageMode() ?? (typeof Worker === 'function' ? 'worker' : 'inline');
+  client = mode === 'worker' ? WorkerEngine.start(options.workerUrl ?? defaultWorkerUrl()) : getEngine();
+  return client;
+}
