@@ -4,14 +4,18 @@ import { KERNELS_THREADS_WASM_BASE64, KERNELS_WASM_BASE64 } from './build/kernel
 import { WasmHeap } from './heap.js';
 import { CTL_WORDS } from './opcodes.js';
 import { WasmBackend, type KernelExports } from './wasm-backend.js';
-import { defaultThreads, threadsPossible, WorkerPool } from './worker-pool.js';
+import { threadsPossible, WorkerPool } from './worker-pool.js';
+
+export { defaultThreads } from './worker-pool.js';
 
 export { WasmBackend } from './wasm-backend.js';
 
 export interface WasmBackendOptions {
   /**
-   * Threads for the kernels. Default: the machine's cores where a SharedArrayBuffer pool can run
-   * (cross-origin isolated pages, Node), else 1. 1 runs every op eagerly on the calling thread.
+   * Threads for the kernels (default 1: every op runs eagerly on the calling thread). More than 1 starts
+   * a SharedArrayBuffer worker pool where one can run (cross-origin isolated pages, Node); elsewhere it
+   * falls back to 1. Opt-in for now: under Node 20 the pool hangs intermittently unless V8 runs without
+   * Liftoff (see test/node/wasm-threads.test.ts).
    */
   threads?: number;
   /** Upper bound of the wasm memory in bytes (default and maximum 4 GiB). */
@@ -51,7 +55,7 @@ export async function createWasmBackend(opts: WasmBackendOptions = {}): Promise<
   if (!wasmSimdSupported()) throw new BackendUnavailableError('wasm', 'WebAssembly SIMD is not supported by this engine');
   const maxPages = Math.min(MAX_PAGES, Math.max(32, Math.floor((opts.maxMemoryBytes ?? MAX_PAGES * PAGE) / PAGE)));
   const initial = Math.min(32, maxPages);
-  let threads = Math.floor(opts.threads ?? (threadsPossible() ? await defaultThreads() : 1));
+  let threads = Math.floor(opts.threads ?? 1);
   if (!(threads >= 1)) throw new BackendUnavailableError('wasm', `threads must be ≥ 1, got ${opts.threads}`);
   if (threads > 1 && !threadsPossible()) threads = 1;
 
