@@ -104,7 +104,7 @@ export class Engine {
   async load(src: SourceInput, options: EngineLoadOptions = {}): Promise<Model> {
     const { backend: requested = 'auto', precision = 'original', signal, onProgress, ...rest } = options;
     const backend = await this.backend(requested);
-    const key = typeof src === 'string' || src instanceof URL ? JSON.stringify([String(src), backend.name, precision, rest.file ?? null, rest.maxSequence ?? null]) : null;
+    const key = typeof src === 'string' || src instanceof URL ? JSON.stringify([String(src), backend.name, precision, rest.file ?? null, rest.maxSequence ?? null, rest.memoryProfile ?? null]) : null;
     let shared = key ? this.#models.get(key) : undefined;
     if (!shared) {
       const controller = new AbortController();

@@ -16,7 +16,7 @@ import type { CausalLM } from './models/model.js';
 import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
 import type { WeightStore } from './models/weights.js';
 import type { BertOutput } from './models/bert/bert.js';
-import { generate, type GenerateInput, type GenerateOptions, type Generation } from './generate/index.js';
+import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
 /** What a page needs to show about a loaded model (plain data: crosses Workers). */
 export interface ModelInfo {
@@ -59,8 +59,10 @@ export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase
   onWarning?: (e: AccelError) => void;
   /** A GGUF file inside the model folder to load instead of config.json + safetensors. */
   file?: string;
-  /** KV cache length for decoders. */
+  /** KV cache length for decoders; overrides `memoryProfile`. */
   maxSequence?: number;
+  /** KV-cache size class for decoders: low (512 tokens / 32 MiB), balanced (default: 2048 / 256 MiB), max. */
+  memoryProfile?: MemoryProfileName;
 }
 
 export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
@@ -82,6 +84,7 @@ export class Model implements ModelHandle {
   /** generation_config.json, when the folder has one. */
   readonly generationConfig: Readonly<Record<string, unknown>> | null;
   #disposed = false;
+  #defaults: GenerationDefaults;
 
   constructor(init: { config: ModelConfig; tokenizer: Tokenizer; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; generationConfig: Record<string, unknown> | null }) {
     this.config = init.config;
@@ -92,6 +95,7 @@ export class Model implements ModelHandle {
     this.lm = init.lm;
     this.encoder = init.encoder;
     this.generationConfig = init.generationConfig;
+    this.#defaults = init.generationConfig ? generationDefaults(init.generationConfig) : {};
   }
 
   get architecture(): ModelArchitecture {
@@ -132,7 +136,7 @@ export class Model implements ModelHandle {
   /** Streams a completion (see engine/generate): iterate for tokens, await `.result` for the whole. */
   generate(input: GenerateInput, options: GenerateOptions = {}): Generation {
     if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} is an encoder; use embed().`);
-    return generate(this.lm, this.tokenizer, input, options);
+    return generate(this.lm, this.tokenizer, input, { ...this.#defaults, ...options });
   }
 
   /** Logits for `ids` after what is cached (see CausalLM.forward). */
@@ -174,6 +178,10 @@ function describeSource(src: SourceInput): string {
 
 const textDecoder = new TextDecoder();
 
+function cacheLength(config: ModelConfig, options: ModelLoadOptions): number {
+  return options.maxSequence ?? memoryProfile(options.memoryProfile ?? 'balanced', config).maxSequence;
+}
+
 /**
  * Fetches (or reads from cache), verifies, parses and uploads a model. Supports Hugging Face folders
  * (config.json, tokenizer.json, model.safetensors or sharded safetensors) and Llama-family GGUF files.
@@ -181,7 +189,7 @@ const textDecoder = new TextDecoder();
 export async function loadModel(src: SourceInput, backend: Backend, options: ModelLoadOptions = {}): Promise<Model> {
 
   const { folder, file: ggufFile } = splitGguf(src, options.file);
-  const { onProgress: _progress, file: _file, maxSequence: _seq, ...loaderOptions } = options;
+  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, ...loaderOptions } = options;
   const loader = new ModelLoader(folder, loaderOptions);
   const done = new Map<string, number>();
   let loadedBefore = 0;
@@ -219,7 +227,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
     const config = ggufLlamaConfig(header);
     const tokenizer = tokenizerFromGguf(header);
     report({ phase: 'upload', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
-    const lm = new LlamaModel(backend, config, ggufStore(header, bytes, config), options.maxSequence !== undefined ? { maxSequence: options.maxSequence } : {});
+    const lm = new LlamaModel(backend, config, ggufStore(header, bytes, config), { maxSequence: cacheLength(config, options) });
     await backend.sync();
     report({ phase: 'ready', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
     return new Model({ config, tokenizer, backend, source, format: 'gguf', lm, encoder: null, generationConfig: null });
@@ -247,7 +255,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   }
   const store: WeightStore = safetensorsStore(files);
   report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
-  const seq = options.maxSequence !== undefined ? { maxSequence: options.maxSequence } : {};
+  const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
   let lm: CausalLM | null = null;
   let encoder: BertModel | null = null;
   if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);

@@ -6,7 +6,7 @@ import { defaultWorkerUrl } from '../engine/worker/worker-url.js';
 export interface EngineClient {
   capabilities(options?: { refresh?: boolean }): Promise<CapabilityReport>;
   recommendBackend(request?: RecommendRequest): Promise<BackendChoice[]>;
-  load(src: string, options?: Pick<EngineLoadOptions, 'backend' | 'precision' | 'maxSequence' | 'signal' | 'onProgress'>): Promise<ModelHandle>;
+  load(src: string, options?: Pick<EngineLoadOptions, 'backend' | 'precision' | 'maxSequence' | 'memoryProfile' | 'signal' | 'onProgress'>): Promise<ModelHandle>;
   unload(model: ModelHandle): unknown;
 }
 

@@ -25,7 +25,8 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  * @attr backend - auto (default), webgpu, wasm, cpu or webnn.
  * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0).
  * @attr preload - Load as soon as the element is connected, not on first use.
- * @attr max-sequence - KV-cache length in tokens (default: the model's, at most 2048).
+ * @attr max-sequence - KV-cache length in tokens (overrides memory-profile).
+ * @attr memory-profile - KV-cache size class: low (512 tokens), balanced (default, 2048) or max (the model's limit).
  *
  * @event {CustomEvent<ModelLoadProgress>} accel-load-progress - Bytes and phase while loading.
  * @event {CustomEvent<AccelModelReadyDetail>} accel-ready - The model is loaded; `detail` has name, backend and memory.
@@ -63,6 +64,9 @@ export class AccelModel extends AccelElement {
 
   /** KV-cache length in tokens. */
   @property({ type: Number, reflect: true, attribute: 'max-sequence' }) maxSequence: number | undefined = undefined;
+
+  /** KV-cache size class. */
+  @property({ reflect: true, attribute: 'memory-profile' }) memoryProfile: 'low' | 'balanced' | 'max' = 'balanced';
 
   @state() private _status: ModelStatus = 'idle';
   @state() private _progress: ModelLoadProgress | null = null;
@@ -123,7 +127,7 @@ export class AccelModel extends AccelElement {
   }
 
   protected override updated(changed: PropertyValues<this>): void {
-    const reloadKeys = ['src', 'backend', 'precision', 'maxSequence'] as const;
+    const reloadKeys = ['src', 'backend', 'precision', 'maxSequence', 'memoryProfile'] as const;
     const changedSource = reloadKeys.some((k) => changed.has(k) && changed.get(k) !== undefined);
     if (changedSource && (this._status !== 'idle' || this.preload)) {
       if (this.src) void this.load().catch(() => undefined);
@@ -139,6 +143,7 @@ export class AccelModel extends AccelElement {
       if (!this.src) throw new InvalidArgumentError('<accel-model> needs a src attribute (a model folder URL, a .gguf URL, hf:owner/name or ipfs://CID).');
       if (!BACKENDS.includes(this.backend)) throw new InvalidArgumentError(`<accel-model backend="${this.backend}">: expected one of ${BACKENDS.join(', ')}.`);
       if (this.backend === 'webnn') throw new BackendUnavailableError('webnn', 'this build of accel has no WebNN backend yet; use webgpu, wasm or auto');
+      if (!['low', 'balanced', 'max'].includes(this.memoryProfile)) throw new InvalidArgumentError(`<accel-model memory-profile="${this.memoryProfile}">: expected low, balanced or max.`);
       if (this.precision !== 'original') {
         throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: only "original" is available in this build (load a Q8_0/Q4_0 .gguf file for quantized weights).`);
       }
@@ -147,6 +152,7 @@ export class AccelModel extends AccelElement {
         precision: 'original',
         signal,
         ...(this.maxSequence ? { maxSequence: this.maxSequence } : {}),
+        memoryProfile: this.memoryProfile,
         onProgress: (p) => {
           if (signal.aborted) return;
           this._progress = p;

@@ -12,6 +12,7 @@ export interface WireLoadOptions {
   precision?: 'original';
   file?: string;
   maxSequence?: number;
+  memoryProfile?: 'low' | 'balanced' | 'max';
   hubBase?: string;
   gateways?: string[];
   verify?: boolean;
