@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Opens a demo page in headless Debian Chromium (WebGPU on) and saves a PNG of what a person sees.
 // Usage: node tools/screenshot.mjs [--page demo/index.html] [--out screenshots/capabilities.png]
+//        [--run "<JS to run once the page has loaded, e.g. start a generation>"]
 //        [--wait "<JS expression that becomes true when the page is ready>"] [--width 1200]
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -12,6 +13,7 @@ const { values } = parseArgs({
   options: {
     page: { type: 'string', default: 'demo/index.html' },
     out: { type: 'string', default: 'screenshots/capabilities.png' },
+    run: { type: 'string', default: '' },
     wait: { type: 'string', default: "[...document.querySelectorAll('accel-capabilities')].every((e) => e.report)" },
     width: { type: 'string', default: '1200' },
     'color-scheme': { type: 'string', default: 'light' },
@@ -35,6 +37,7 @@ try {
   await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: values['color-scheme'] }]);
   await page.setViewport({ width: Number(values.width), height: 800 });
   await page.goto(url, { waitUntil: 'load' });
+  if (values.run) await page.evaluate(values.run);
   await page.waitForFunction(values.wait, { timeout: Number(values.timeout), polling: 100 });
   await new Promise((r) => setTimeout(r, 200));
   await mkdir(dirname(values.out), { recursive: true });
