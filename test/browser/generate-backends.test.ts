@@ -107,7 +107,7 @@ for (const [name, create] of [['webgpu', () => createWebGPUBackend()], ['wasm', 
       let atAbort = -1;
       const r = await generate(model, tokenizer, PROMPT, {
         temperature: 0, maxNewTokens: 120, ignoreEos: true, signal: controller.signal,
-        onToken: (e) => { events.push(e); if (e.index === 0) setTimeout(() => { atAbort = events.length; controller.abort(); }, 30); },
+        onToken: (e) => { events.push(e); if (e.index === 0) setTimeout(() => { atAbort = events.length; controller.abort(); }, 0); },
       }).result;
       model.dispose();
       expect(r.finishReason).to.equal('abort');
