@@ -6,7 +6,7 @@ import type { Backend, BackendName } from './backends/backend.js';
 import { createBackend } from './backends/registry.js';
 import { AbortError } from './errors.js';
 import { loadModel, Model, type ModelHandle, type ModelLoadOptions } from './load-model.js';
-import type { SourceInput } from './loader/index.js';
+import { ModelCache, type SourceInput } from './loader/index.js';
 
 export interface EngineLoadOptions extends ModelLoadOptions {
   /** Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). */
@@ -170,6 +170,14 @@ export class Engine {
     }
     model.dispose();
     return true;
+  }
+
+  /**
+   * The cache of verified model files in this context (Cache API, else IndexedDB): `list()`, `delete(id)`,
+   * `clear()`, `usage()`. Null where there is no storage (Node).
+   */
+  get cache(): ModelCache | null {
+    return ModelCache.default();
   }
 
   /** Models currently loaded and shared by the engine. */

@@ -204,3 +204,29 @@ describe('<accel-stream> with the Worker engine', () => {
     root.querySelector('accel-model')!.unload();
   });
 });
+
+describe('<accel-model> + <accel-stream> reproduce the PyTorch greedy continuation', () => {
+  before(() => configureElements({ engine: 'inline' }));
+
+  for (const backend of ['wasm', 'webgpu'] as const) {
+    it(`on ${backend}: same tokens and text as transformers' generate()`, async () => {
+      const ref = (await (await fetch('/test/fixtures/models/tiny-llama/reference.json')).json()) as { prompts: { name: string; input_ids: number[]; greedy: { hf_generate: number[] } }[] };
+      const prompt = ref.prompts.find((p) => p.name === 'love-is')!;
+      const root = await fixture<HTMLDivElement>(html`<div>
+        <accel-model id="ref-${backend}" src=${MODEL} backend=${backend} preload></accel-model>
+        <accel-stream model="ref-${backend}" temperature="0" max-tokens="64"></accel-stream>
+      </div>`);
+      const modelEl = root.querySelector('accel-model')!;
+      const handle = await modelEl.ready();
+      expect(handle.info.backend).to.equal(backend);
+      const stream = root.querySelector('accel-stream')!;
+      const result = await stream.generate('Love is');
+      expect(result.usage.promptTokens).to.equal(prompt.input_ids.length);
+      expect(result.tokens).to.deep.equal(prompt.greedy.hf_generate);
+      expect(result.finishReason).to.equal('eos');
+      await stream.updateComplete;
+      expect(stream.shadowRoot!.querySelector('[part~="output"]')!.textContent).to.equal(result.text);
+      modelEl.unload();
+    });
+  }
+});
