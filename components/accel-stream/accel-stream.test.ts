@@ -230,3 +230,33 @@ describe('<accel-model> + <accel-stream> reproduce the PyTorch greedy continuati
     });
   }
 });
+
+describe('<accel-stream ws-url> renders a remote stream (tools/ws-server.ts on loopback)', () => {
+  it('streams the same greedy reply as the local engine, and stop() aborts it', async () => {
+    const port = await (await fetch('/__ws-port')).text();
+    const stream = await fixture<AccelStream>(html`<accel-stream ws-url="ws://127.0.0.1:${port}" temperature="0" max-tokens="64"></accel-stream>`);
+    const tokens: string[] = [];
+    stream.addEventListener('accel-token', (e) => tokens.push(e.detail.text));
+    const result = await stream.generate('Love is');
+    const ref = (await (await fetch('/test/fixtures/models/tiny-llama/reference.json')).json()) as { prompts: { name: string; greedy: { hf_generate: number[] } }[] };
+    expect(result.tokens).to.deep.equal(ref.prompts.find((p) => p.name === 'love-is')!.greedy.hf_generate);
+    expect(result.text).to.equal(tokens.join(''));
+    await stream.updateComplete;
+    expect(stream.shadowRoot!.querySelector('[part~="output"]')!.textContent).to.equal(result.text);
+
+    stream.setAttribute('temperature', '0.9');
+    stream.setAttribute('max-tokens', '200');
+    let n = 0;
+    stream.addEventListener('accel-token', () => ++n === 2 && stream.stop());
+    const aborted = await stream.generate('Once upon a time');
+    expect(aborted.finishReason).to.equal('abort');
+    expect(aborted.usage.completionTokens).to.be.lessThan(10);
+  });
+
+  it('a dead endpoint gives a typed network accel-error, not a hang', async () => {
+    const stream = await fixture<AccelStream>(html`<accel-stream ws-url="ws://127.0.0.1:9" max-tokens="4"></accel-stream>`);
+    setTimeout(() => void stream.generate('hi').catch(() => undefined));
+    const ev = await oneEvent(stream, 'accel-error');
+    expect(ev.detail.code).to.equal('network');
+  });
+});

@@ -3,6 +3,7 @@ import { property, query, state } from 'lit/decorators.js';
 import { AbortError, InvalidArgumentError, type ChatMessage, type Generation, type GenerationMetrics, type GenerationResult, type GenerateOptions, type ModelHandle } from '../../engine/index.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { resolveModel } from '../../src/controllers/model-lookup.js';
+import { generateOverWebSocket } from '../../src/controllers/ws-generation.js';
 import { styles } from './accel-stream.styles.js';
 
 interface Turn {
@@ -33,6 +34,7 @@ function finiteOr<T>(n: number | undefined, fallback: T): number | T {
  * @attr seed - Sampling seed: the same seed gives the same text.
  * @attr stop - A stop string, or a JSON array of them; never shown.
  * @attr chat - Multi-turn conversation with the model's chat template.
+ * @attr ws-url - Render a stream from a remote engine over WebSocket (tools/ws-server.ts) instead of a local model.
  *
  * @event {CustomEvent<AccelTokenDetail>} accel-token - A token arrived; `detail.text` is the new visible text, `detail.output` all of it.
  * @event {CustomEvent<GenerationResult>} accel-done - Generation ended (finishReason stop, eos, length or abort) with text, usage and metrics.
@@ -73,6 +75,7 @@ export class AccelStream extends AccelElement {
   /** Stop string(s): the `stop` attribute. */
   @property({ reflect: true, attribute: 'stop' }) stopSequences = '';
   @property({ type: Boolean, reflect: true }) chat = false;
+  @property({ reflect: true, attribute: 'ws-url' }) wsUrl = '';
 
   @state() private _turns: Turn[] = [];
   @state() private _output = '';
@@ -121,9 +124,14 @@ export class AccelStream extends AccelElement {
     if (this.chat) this._turns = [...this._turns, { role: 'user', content: text }];
     try {
       if (!text.trim()) throw new InvalidArgumentError('The prompt is empty; type something first.');
-      const handle = await resolveModel(this, this.model, this.src, abort.signal);
-      if (abort.signal.aborted) throw new AbortError('Generation', { cause: abort.signal.reason });
-      const gen = handle.generate(this.#input(handle, history, text), this.#options(abort.signal));
+      let gen: Generation;
+      if (this.wsUrl) {
+        gen = generateOverWebSocket(this.wsUrl, this.chat ? this.#messages(history, text) : text, this.#options(abort.signal));
+      } else {
+        const handle = await resolveModel(this, this.model, this.src, abort.signal);
+        if (abort.signal.aborted) throw new AbortError('Generation', { cause: abort.signal.reason });
+        gen = handle.generate(this.#input(handle, history, text), this.#options(abort.signal));
+      }
       this.#generation = gen;
       for await (const ev of gen) {
         if (!ev.text && ev.index > 0) continue;
@@ -216,6 +224,10 @@ export class AccelStream extends AccelElement {
   #input(handle: ModelHandle, history: Turn[], text: string): string | ChatMessage[] {
     if (!this.chat) return text;
     if (!handle.info.hasChatTemplate) throw new InvalidArgumentError(`The model "${handle.info.name}" has no chat template; remove the chat attribute to send plain prompts.`);
+    return this.#messages(history, text);
+  }
+
+  #messages(history: Turn[], text: string): ChatMessage[] {
     const messages: ChatMessage[] = [];
     if (this.system) messages.push({ role: 'system', content: this.system });
     for (const t of history) messages.push({ role: t.role, content: t.content });
