@@ -123,6 +123,42 @@ describe('webgpu backend', function () {
     gpu.tuning.subgroups = gpu.hasSubgroups;
   });
 
+  it('qmatvec agrees with the cpu reference for every work split and reduction path of its kernel', async () => {
+    const info = gpu.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+    const sgSize = info?.subgroupMinSize !== undefined && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : 0;
+    // [workgroup, tpr, rows, unroll]: block tails (K / 32 not a multiple of tpr · unroll), rows past N, tiny slots
+    const splits: [number, number, number, number][] = [[256, 32, 4, 2], [128, 64, 1, 4], [64, 4, 8, 1], [256, 128, 2, 1]];
+    if (sgSize >= 1 && sgSize <= 256) splits.push([256, sgSize, 2, 2]); // subgroup = slot: lane 0 writes y
+    const formats: [QuantFormat, number, number][] = [
+      [{ bits: 4, groupSize: 32, symmetric: true }, 37, 608],
+      [{ bits: 8, groupSize: 64, symmetric: false }, 19, 640],
+      [{ bits: 2, groupSize: 128, symmetric: true }, 9, 640],
+      [{ bits: 3, groupSize: 32, symmetric: false }, 5, 96],
+    ];
+    const t = gpu.tuning;
+    try {
+      for (const [i, [f, n, k]] of formats.entries()) {
+        const p = randomQuantized(f, n, k, 40 + i);
+        const xd = randomTensorData([k], 50 + i);
+        const ref = await cpu.download(cpu.qmatvec(cpu.uploadQuantized(f, [n, k], p.data, p.scales, p.mins), cpu.upload(xd, [k])));
+        const q = gpu.uploadQuantized(f, [n, k], p.data, p.scales, p.mins);
+        const x = gpu.upload(xd, [k]);
+        for (const [wg, tpr, rows, unroll] of splits) {
+          for (const sg of gpu.hasSubgroups ? [true, false] : [false]) {
+            Object.assign(t, { matvecWorkgroup: wg, matvecTpr: tpr, matvecRows: rows, matvecUnroll: unroll, subgroups: sg });
+            const y = gpu.qmatvec(q, x);
+            expectClose(await gpu.download(y), ref, 1e-4, `qmatvec int${f.bits} g${f.groupSize} ${f.symmetric ? 'sym' : 'asym'} [${n}, ${k}] wg ${wg} tpr ${tpr} rows ${rows} unroll ${unroll} subgroups=${sg}`);
+            y.dispose();
+          }
+        }
+        disposeQuantized(q);
+        x.dispose();
+      }
+    } finally {
+      Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups });
+    }
+  });
+
   it('device loss: the lost promise resolves and later downloads and ops throw DeviceLostError, without hanging', async () => {
     const b = await createWebGPUBackendInternal();
     const t = b.upload(new Float32Array([1, 2, 3]), [3]);

@@ -13,6 +13,9 @@ import { create, globals } from 'webgpu';
 import { CpuBackend } from '../../engine/backends/cpu/cpu-backend.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
 import { copyKernel } from '../../engine/backends/webgpu/kernels/copy.wgsl.js';
+import { qmatvecKernel, qmatvecRowsPerGroup } from '../../engine/backends/webgpu/kernels/qmatvec.wgsl.js';
+import { matvecKernel, matvecRowsPerGroup } from '../../engine/backends/webgpu/kernels/matvec.wgsl.js';
+import type { KernelDef } from '../../engine/backends/webgpu/kernel-def.js';
 import { TILE_LARGE, TILE_SMALL, type MatmulTile } from '../../engine/backends/webgpu/kernels/matmul.wgsl.js';
 import { f16Words, wordsPerRow, type QuantFormat } from '../../engine/quant/layout.js';
 import type { QuantizedTensor } from '../../engine/quant/quantized-tensor.js';
@@ -117,47 +120,199 @@ async function copyBandwidth(device: GPUDevice): Promise<{ gbps: number; bytes: 
   return best;
 }
 
+/**
+ * One configuration of a GEMV. GPU figures come from timestamp queries around one compute pass of many
+ * dispatches (so CPU-side submit and completion polling are out of them); wall figures from the backend itself.
+ */
+interface GemvVariant {
+  kernel: 'legacy' | 'v2';
+  config: string;
+  /** GPU µs per op, every op writing the output the previous one wrote: Dawn puts a barrier between them. */
+  gpuSerialUs?: number;
+  /** GPU µs per op, every op writing its own never-used output buffer: no barrier, dispatches may overlap. */
+  gpuIndependentUs?: number;
+  /** Wall µs per op through WebGPUBackend.qmatvec, same output each op, submit → onSubmittedWorkDone. */
+  wallSerialUs?: number;
+  maxRelError: number;
+}
+
+interface GemvFigure { config: string; gpuSerialGbps?: number; gpuIndependentGbps?: number; wallSerialGbps?: number; pctOfCopy: { gpuSerial?: number; gpuIndependent?: number; wallSerial?: number } }
+
 interface GemvResult {
   name: string; n: number; k: number; bits: number; groupSize: number; bytes: number;
-  usPerOp: number; gbps: number; pctOfCopy: number; config: string; maxRelError: number;
-  variants: { config: string; usPerOp: number; gbps: number }[];
+  /** Weight copies rotated through so that their total exceeds the L2 cache: every op reads weights from DRAM. */
+  copies: number;
+  before: GemvFigure;
+  after: GemvFigure;
+  /** The best swept split by GPU serial time (the default is chosen by a rule, not per shape). */
+  bestSwept?: GemvFigure;
+  maxRelError: number;
+  variants: GemvVariant[];
+}
+
+const gbps = (bytes: number, us: number | undefined): number | undefined => (us === undefined ? undefined : bytes / (us * 1e-6) / 1e9);
+
+interface Split { wg: number; tpr: number; rows: number; unroll: number }
+const splitName = (c: Split): string => `wg ${c.wg} tpr ${c.tpr} rows ${c.rows} unroll ${c.unroll}`;
+
+/** The work splits swept for the v2 kernel besides its default. */
+function sweepSplits(): Split[] {
+  const arg = args.includes('--splits') ? args[args.indexOf('--splits') + 1] : undefined;
+  if (arg) return arg.split(',').map((t) => { const [wg, tpr, rows, unroll] = t.split(':').map(Number); return { wg: wg!, tpr: tpr!, rows: rows!, unroll: unroll! }; });
+  if (quick) return [];
+  const out: Split[] = [];
+  for (const wg of [128, 256]) for (const tpr of [32, 128]) for (const rows of [4, 8]) for (const unroll of [1, 2, 4]) if (tpr <= wg) out.push({ wg, tpr, rows, unroll });
+  return out;
+}
+
+interface GpuBufs { data: GPUBuffer[]; scales: GPUBuffer[]; x: GPUBuffer }
+
+/**
+ * GPU µs per dispatch of `def` over w [n, k] (weights rotated through `bufs`), from timestamps at the start and
+ * end of one pass of `reps` dispatches: into one output buffer (serial) or each into a fresh one (independent).
+ */
+async function gpuTime(device: GPUDevice, def: KernelDef, rowsPerGroup: number, n: number, k: number, bufs: GpuBufs, mode: 'serial' | 'independent'): Promise<number | undefined> {
+  if (!device.features.has('timestamp-query')) return undefined;
+  const bgl = device.createBindGroupLayout({
+    entries: [
+      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+      ...[1, 2, 3, 4].map((i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' as const } })),
+      { binding: 5, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+    ],
+  });
+  const pipeline = device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [bgl] }), compute: { module: device.createShaderModule({ code: def.code }), entryPoint: 'main' } });
+  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, new Uint32Array([n, k, 1, 0]));
+  const reps = quick ? 50 : 200;
+  const outs = Array.from({ length: mode === 'serial' ? 1 : reps + 8 }, () => device.createBuffer({ size: Math.max(256, n * 4), usage: GPUBufferUsage.STORAGE }));
+  const group = (r: number): GPUBindGroup => device.createBindGroup({
+    layout: bgl,
+    entries: [params, bufs.data[r % bufs.data.length]!, bufs.scales[r % bufs.data.length]!, bufs.scales[r % bufs.data.length]!, bufs.x, outs[r % outs.length]!].map((buffer, j) => ({ binding: j, resource: { buffer } })),
+  });
+  const count = Math.ceil(n / rowsPerGroup);
+  const gx = Math.min(count, 65535);
+  const qs = device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  // warm-up pass (clocks, caches of x, and for 'independent' the first 8 outputs) then the timed pass
+  const warm = enc.beginComputePass();
+  warm.setPipeline(pipeline);
+  for (let r = 0; r < 8; r++) { warm.setBindGroup(0, group(mode === 'serial' ? r : reps + r)); warm.dispatchWorkgroups(gx, Math.ceil(count / gx)); }
+  warm.end();
+  const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+  pass.setPipeline(pipeline);
+  for (let r = 0; r < reps; r++) { pass.setBindGroup(0, group(r)); pass.dispatchWorkgroups(gx, Math.ceil(count / gx)); }
+  pass.end();
+  enc.resolveQuerySet(qs, 0, 2, resolve, 0);
+  enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
+  device.queue.submit([enc.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const t = new BigUint64Array(read.getMappedRange().slice(0));
+  read.unmap();
+  for (const o of [params, resolve, read, ...outs]) o.destroy();
+  qs.destroy();
+  const ns = Number(t[1]! - t[0]!);
+  return ns > 0 ? ns / 1000 / reps : undefined;
+}
+
+/** Wall µs per op: batches of ops recorded and submitted while the GPU runs the previous batch, then one wait. */
+async function wallTime(b: WebGPUBackend, op: () => Tensor): Promise<number> {
+  const batches = quick ? 2 : 4;
+  const per = 1000;
+  for (let i = 0; i < 3; i++) op().dispose();
+  await b.sync();
+  for (let i = 0; i < per; i++) op().dispose();
+  const t0 = performance.now();
+  b.flush();
+  for (let j = 1; j < batches; j++) {
+    for (let i = 0; i < per; i++) op().dispose();
+    b.flush();
+  }
+  await b.sync();
+  return ((performance.now() - t0) * 1e3) / (batches * per);
 }
 
 async function gemv(b: WebGPUBackend, cpu: CpuBackend, f: QuantFormat, n: number, k: number, copyGbps: number): Promise<GemvResult> {
   const packed = randomPacked(f, n, k, n + k + f.bits);
   const xd = randomF32(k, 7);
-  const q: QuantizedTensor = b.uploadQuantized(f, [n, k], packed.data, packed.scales, null);
-  const x = b.upload(xd, [k]);
   const bytes = packed.data.byteLength + packed.scales.byteLength + k * 4 + n * 4;
-  const reps = quick ? 100 : 500;
-  const variants: GemvResult['variants'] = [];
-  const tprs = quick ? [null] : [null, 32, 64, 128, 256];
-  const rowsList = quick ? [null] : [null, 1, 2, 4, 8];
-  for (const tpr of tprs) {
-    for (const rows of rowsList) {
-      if ((tpr === null) !== (rows === null)) continue;
-      b.tuning.matvecTpr = tpr;
-      b.tuning.matvecRows = rows;
-      const s = await timeOps(b, reps, () => b.qmatvec(q, x));
-      variants.push({ config: tpr === null ? 'default' : `tpr ${tpr} rows ${rows}`, usPerOp: s * 1e6, gbps: bytes / s / 1e9 });
-    }
-  }
-  const best = variants.reduce((a, c) => (c.gbps > a.gbps ? c : a));
-  b.tuning.matvecTpr = null;
-  b.tuning.matvecRows = null;
-  // correctness of the default configuration on this GPU, against the cpu reference
-  const y = b.qmatvec(q, x);
-  const got = (await b.download(y)) as Float32Array;
-  y.dispose();
+  // H100 L2 is 50 MB: rotate through copies worth ≥ 160 MB so every op streams its weights from DRAM
+  const copies = Math.max(2, Math.ceil((args.includes('--small') ? 1e6 : 160e6) / bytes));
+  const qs: QuantizedTensor[] = [];
+  for (let c = 0; c < copies; c++) qs.push(b.uploadQuantized(f, [n, k], packed.data, packed.scales, null));
+  const x = b.upload(xd, [k]);
   const cq = cpu.uploadQuantized(f, [n, k], packed.data, packed.scales, null);
   const want = (await cpu.download(cpu.qmatvec(cq, cpu.upload(xd, [k])))) as Float32Array;
-  q.data.dispose();
-  q.scales.dispose();
+  const storage = (tt: Tensor): GPUBuffer => (tt.storage as unknown as { buffer: GPUBuffer }).buffer;
+  const bufs: GpuBufs = { data: qs.map((q) => storage(q.data)), scales: qs.map((q) => storage(q.scales)), x: storage(x) };
+  let turn = 0;
+  const op = (): Tensor => b.qmatvec(qs[turn++ % copies]!, x);
+  // every variant's result through the backend, against the cpu reference
+  const check = async (): Promise<number> => {
+    const y = b.qmatvec(qs[1]!, x);
+    const got = (await b.download(y)) as Float32Array;
+    y.dispose();
+    return maxRelError(got, want);
+  };
+  const t = b.tuning;
+  const reset = (): void => { Object.assign(t, { qmatvecLegacy: false, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, subgroups: b.hasSubgroups }); };
+  const variants: GemvVariant[] = [];
+  const sg = (tpr: number): number => {
+    const info = b.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+    const min = info?.subgroupMinSize ?? 0;
+    const max = info?.subgroupMaxSize ?? 0;
+    return b.hasSubgroups && min > 0 && max <= tpr ? (min === max ? min : -1) : 0;
+  };
+  const both = async (def: KernelDef, rpg: number): Promise<[number | undefined, number | undefined]> =>
+    [await gpuTime(b.device, def, rpg, n, k, bufs, 'serial'), await gpuTime(b.device, def, rpg, n, k, bufs, 'independent')];
+
+  // before: the first kernel at the splits its own sweep found best
+  for (const [tpr, rows] of [[64, 4], [128, 4], [256, 8]] as const) {
+    reset();
+    Object.assign(t, { qmatvecLegacy: true, matvecTpr: tpr, matvecRows: rows });
+    const shape = { tpr, rows, subgroups: b.hasSubgroups };
+    const [gs, gi] = await both(matvecKernel({ kind: 'q', bits: f.bits }, shape), matvecRowsPerGroup(shape));
+    variants.push({ kernel: 'legacy', config: `tpr ${tpr} rows ${rows}`, gpuSerialUs: gs, gpuIndependentUs: gi, maxRelError: await check() });
+  }
+  const legacyBest = variants.reduce((a, c) => ((c.gpuSerialUs ?? Infinity) < (a.gpuSerialUs ?? Infinity) ? c : a));
+  reset();
+  Object.assign(t, { qmatvecLegacy: true, matvecTpr: Number(legacyBest.config.split(' ')[1]), matvecRows: Number(legacyBest.config.split(' ')[3]) });
+  legacyBest.wallSerialUs = await wallTime(b, op);
+  // after: the v2 kernel's default split
+  reset();
+  const shape = b.qmatvecShape(n, k);
+  const [ds, di] = await both(qmatvecKernel({ bits: f.bits, symmetric: true }, shape), qmatvecRowsPerGroup(shape));
+  const def: GemvVariant = { kernel: 'v2', config: `default: ${splitName(shape)} subgroup ${shape.subgroup}`, gpuSerialUs: ds, gpuIndependentUs: di, wallSerialUs: await wallTime(b, op), maxRelError: await check() };
+  variants.push(def);
+  for (const c of sweepSplits()) {
+    reset();
+    Object.assign(t, { matvecWorkgroup: c.wg, matvecTpr: c.tpr, matvecRows: c.rows, matvecUnroll: c.unroll });
+    const s2 = { ...c, subgroup: sg(c.tpr) };
+    const gs = await gpuTime(b.device, qmatvecKernel({ bits: f.bits, symmetric: true }, s2), qmatvecRowsPerGroup(s2), n, k, bufs, 'serial');
+    variants.push({ kernel: 'v2', config: splitName(c), gpuSerialUs: gs, maxRelError: await check() });
+  }
+  reset();
+  const swept = variants.filter((v) => v.kernel === 'v2' && v !== def && v.gpuSerialUs !== undefined).sort((a, c) => a.gpuSerialUs! - c.gpuSerialUs!)[0];
+  if (swept) {
+    const [wg, tpr, rows, unroll] = swept.config.split(' ').filter((_, i) => i % 2 === 1).map(Number);
+    const s2 = { wg: wg!, tpr: tpr!, rows: rows!, unroll: unroll!, subgroup: sg(tpr!) };
+    swept.gpuIndependentUs = await gpuTime(b.device, qmatvecKernel({ bits: f.bits, symmetric: true }, s2), qmatvecRowsPerGroup(s2), n, k, bufs, 'independent');
+  }
+  for (const q of qs) { q.data.dispose(); q.scales.dispose(); }
   x.dispose();
+  const figure = (v: GemvVariant): GemvFigure => {
+    const pct = (us: number | undefined): number | undefined => (us === undefined ? undefined : (100 * gbps(bytes, us)!) / copyGbps);
+    return {
+      config: `${v.kernel} ${v.config}`, gpuSerialGbps: gbps(bytes, v.gpuSerialUs), gpuIndependentGbps: gbps(bytes, v.gpuIndependentUs), wallSerialGbps: gbps(bytes, v.wallSerialUs),
+      pctOfCopy: { gpuSerial: pct(v.gpuSerialUs), gpuIndependent: pct(v.gpuIndependentUs), wallSerial: pct(v.wallSerialUs) },
+    };
+  };
   return {
-    name: `int${f.bits} g${f.groupSize} sym qmatvec ${n}×${k}`, n, k, bits: f.bits, groupSize: f.groupSize, bytes,
-    usPerOp: best.usPerOp, gbps: best.gbps, pctOfCopy: (100 * best.gbps) / copyGbps, config: best.config,
-    maxRelError: maxRelError(got, want), variants,
+    name: `int${f.bits} g${f.groupSize} sym qmatvec ${n}×${k}`, n, k, bits: f.bits, groupSize: f.groupSize, bytes, copies,
+    before: figure(legacyBest), after: figure(def), bestSwept: swept ? figure(swept) : undefined,
+    maxRelError: Math.max(...variants.map((v) => v.maxRelError)),
+    variants,
   };
 }
 
@@ -195,7 +350,13 @@ void gpu;
 
 stage('create backend');
 // held for the whole run: Dawn's Node binding crashes if GC collects the instance while work is pending
-const gpu = create([]);
+// timestamps unquantized (Dawn rounds them to 100 µs by default, longer than one GEMV)
+let gpu: GPU;
+try {
+  gpu = create(['disable-dawn-features=timestamp_quantization,lazy_clear_resource_on_first_use']);
+} catch {
+  gpu = create([]);
+}
 const b = await createWebGPUBackendInternal({ gpu, powerPreference: 'high-performance' });
 const cpu = new CpuBackend();
 const info = b.adapterInfo;
@@ -207,28 +368,41 @@ const copy = args.includes('--skip-copy') ? { gbps: NaN, bytes: 0, reps: 0, work
 console.log(`copy bandwidth ${copy.gbps.toFixed(0)} GB/s (read + write, ${copy.reps} × ${copy.bytes / 2 ** 20} MiB, ${copy.workgroups} workgroups)`);
 
 const gemvs: GemvResult[] = [];
-for (const bits of [4, 8] as const) {
-  for (const [n, k] of [[4096, 4096], [14336, 4096]] as const) {
-    stage(`gemv int${bits} ${n}×${k}`);
-    const r = await gemv(b, cpu, { bits, groupSize: 32, symmetric: true }, n, k, copy.gbps);
-    gemvs.push(r);
-    console.log(`${r.name}: ${r.gbps.toFixed(0)} GB/s (${r.pctOfCopy.toFixed(1)} % of copy), ${r.usPerOp.toFixed(2)} µs, best ${r.config}; max rel error ${r.maxRelError.toExponential(2)}`);
+// --small: tiny shapes for a smoke run of the whole script on a software adapter
+const shapes: [4 | 8, number, number][] = args.includes('--small')
+  ? [[4, 200, 640], [8, 70, 1024]]
+  : [[4, 4096, 4096], [4, 14336, 4096], [4, 4096, 14336], [8, 4096, 4096], [8, 14336, 4096]];
+for (const [bits, n, k] of shapes) {
+  stage(`gemv int${bits} ${n}×${k}`);
+  const r = await gemv(b, cpu, { bits, groupSize: 32, symmetric: true }, n, k, copy.gbps);
+  gemvs.push(r);
+  const p = (v: number | undefined): string => (v === undefined ? 'n/a' : v.toFixed(1));
+  console.log(`${r.name}: before ${p(r.before.pctOfCopy.gpuSerial)} % (GPU, serial); after ${p(r.after.pctOfCopy.gpuSerial)} % serial, ${p(r.after.pctOfCopy.gpuIndependent)} % independent, ${p(r.after.pctOfCopy.wallSerial)} % wall; worst rel error ${r.maxRelError.toExponential(2)}`);
+  console.log('  variant | GPU serial µs | GPU independent µs | wall serial µs | GB/s GPU serial | max rel err');
+  for (const v of r.variants) {
+    const c = (us: number | undefined): string => (us === undefined ? '' : us.toFixed(2));
+    console.log(`  ${v.kernel} ${v.config} | ${c(v.gpuSerialUs)} | ${c(v.gpuIndependentUs)} | ${c(v.wallSerialUs)} | ${gbps(r.bytes, v.gpuSerialUs)?.toFixed(0) ?? ''} | ${v.maxRelError.toExponential(1)}`);
   }
 }
 stage('matmul');
-const mm = await matmul(b, cpu, quick ? 1024 : 4096);
+const mm = await matmul(b, cpu, args.includes('--small') ? 256 : quick ? 1024 : 4096);
 console.log(`${mm.name}: ${mm.tflops.toFixed(2)} TFLOP/s (${mm.msPerOp.toFixed(2)} ms, tile ${mm.tile}); max rel error at 512³ ${mm.maxRelErrorAt512.toExponential(2)}`);
 
-console.log('\n| kernel | figure | % of copy | time/op | config |');
-console.log('| --- | --- | --- | --- | --- |');
-console.log(`| copy (WGSL, vec4) | ${copy.gbps.toFixed(0)} GB/s | 100 | | ${copy.workgroups} workgroups |`);
-for (const r of gemvs) console.log(`| ${r.name} | ${r.gbps.toFixed(0)} GB/s | ${r.pctOfCopy.toFixed(1)} | ${r.usPerOp.toFixed(2)} µs | ${r.config} |`);
-console.log(`| ${mm.name} | ${mm.tflops.toFixed(2)} TFLOP/s | | ${mm.msPerOp.toFixed(2)} ms | ${mm.tile} |`);
+const g0 = (v: number | undefined): string => (v === undefined ? 'n/a' : `${v.toFixed(0)}`);
+const p1 = (v: number | undefined): string => (v === undefined ? 'n/a' : `${v.toFixed(1)} %`);
+console.log('\nGB/s (% of copy). GPU = timestamps around a pass of 200 dispatches; serial = each op overwrites the last output (barrier); independent = each op its own fresh output; wall = backend qmatvec, submit → done.');
+console.log('| kernel | before: GPU serial | after: GPU serial | after: GPU independent | after: wall serial | best swept: GPU serial | after config |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+console.log(`| copy (WGSL, vec4) | | ${copy.gbps.toFixed(0)} (100 %) | | | | ${copy.workgroups} workgroups |`);
+for (const r of gemvs) {
+  console.log(`| ${r.name} | ${g0(r.before.gpuSerialGbps)} (${p1(r.before.pctOfCopy.gpuSerial)}) | ${g0(r.after.gpuSerialGbps)} (${p1(r.after.pctOfCopy.gpuSerial)}) | ${g0(r.after.gpuIndependentGbps)} (${p1(r.after.pctOfCopy.gpuIndependent)}) | ${g0(r.after.wallSerialGbps)} (${p1(r.after.pctOfCopy.wallSerial)}) | ${g0(r.bestSwept?.gpuSerialGbps)} (${p1(r.bestSwept?.pctOfCopy.gpuSerial)}) ${r.bestSwept?.config ?? ''} | ${r.after.config} |`);
+}
+console.log(`| ${mm.name} | | ${mm.tflops.toFixed(2)} TFLOP/s | | | | ${mm.tile} |`);
 
 const result = {
   date: new Date().toISOString(),
   machine: adapter,
-  method: 'many back-to-back dispatches recorded into one command buffer; wall time from submit to onSubmittedWorkDone divided by the count',
+  method: 'GEMV: weights rotated through copies larger than L2. gpuSerial/gpuIndependent = timestamp queries at the start and end of one compute pass of 200 dispatches divided by 200; serial: every dispatch writes the same output (Dawn inserts a barrier between them, as between dependent ops), independent: every dispatch writes its own never-used buffer (no barrier). wallSerial = WebGPUBackend.qmatvec, 4 batches of 1000 ops submitted back to back, submit to onSubmittedWorkDone. Copy: wall time of 40 dispatches over 512 MiB.',
   copy,
   gemv: gemvs,
   matmul: mm,

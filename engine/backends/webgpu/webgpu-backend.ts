@@ -14,6 +14,7 @@ import { layerNormKernel, rmsNormKernel, softmaxKernel } from './kernels/norm.wg
 import { ATTN_CHUNK, attentionCombineKernel, attentionPartialKernel } from './kernels/attention.wgsl.js';
 import { ARGMAX_CHUNK, TOPK_BLOCK, argmaxKernel, topkBlockKernel, topkInitKernel, topkStepKernel, topkTakeKernel } from './kernels/select.wgsl.js';
 import { matvecKernel, matvecRowsPerGroup, matvecUnits, type MatvecShape, type MatvecWeights } from './kernels/matvec.wgsl.js';
+import { qmatvecKernel, qmatvecRowsPerGroup, type QMatvecShape, type QMatvecWeights } from './kernels/qmatvec.wgsl.js';
 import { TILE_LARGE, TILE_QUANT, TILE_SMALL, matmulKernel, type MatmulB, type MatmulTile } from './kernels/matmul.wgsl.js';
 
 const fmt = (shape: Shape): string => `[${shape.join(', ')}]`;
@@ -35,9 +36,14 @@ interface Pipe {
 export interface WebGPUTuning {
   /** Use subgroupAdd reductions in matvec/qmatvec when the device has `subgroups`. */
   subgroups: boolean;
-  /** Invocations per row slot and rows per slot of (q)matvec; null = chosen from K. */
+  /** Invocations per row slot and rows per slot of (q)matvec; null = chosen from the shape. */
   matvecTpr: number | null;
   matvecRows: number | null;
+  /** qmatvec: blocks of 32 codes per invocation per loop turn, and invocations per workgroup; null = chosen. */
+  matvecUnroll: number | null;
+  matvecWorkgroup: number | null;
+  /** qmatvec through the first kernel (matvec.wgsl.ts), kept to measure against. */
+  qmatvecLegacy: boolean;
   /** f32 matmul tile; null = large tiles when M and N ≥ 128, else small. */
   matmulTile: MatmulTile | null;
 }
@@ -96,7 +102,7 @@ export class WebGPUBackend implements Backend {
     this.#keepAlive = init.keepAlive ?? [];
     this.adapterInfo = init.adapterInfo;
     this.hasSubgroups = device.features.has('subgroups');
-    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matmulTile: null };
+    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, matmulTile: null };
     this.#pool = new BufferPool((size) => device.createBuffer({ size, usage: STORAGE_USAGE }));
     this.#staging = new BufferPool((size) => device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST }));
     this.#ring = new UniformRing(device, Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment), UNIFORM_SLOTS);
@@ -311,7 +317,7 @@ export class WebGPUBackend implements Backend {
     const [n, kk] = w.shape;
     if (x.rank !== 1 || x.shape[0] !== kk) throw new ShapeError(op, `w [${n}, ${kk}] · x ${fmt(x.shape)}: expected x [${kk}]`);
     const q = this.#quant(op, w);
-    return this.#matvec([n], n, kk, { kind: 'q', bits: w.bits }, [...q, sx], w.groupSize / 32, w.symmetric ? 0 : 1);
+    return this.#qmatvec([n], w, [...q, sx]);
   }
 
   qmatmul(x: Tensor, w: QuantizedTensor): Tensor {
@@ -324,7 +330,7 @@ export class WebGPUBackend implements Backend {
     const qb: MatmulB = { kind: 'q', bits: w.bits };
     const asym = w.symmetric ? 0 : 1;
     // One row of x is a GEMV: the bandwidth-bound kernel beats a mostly idle tile
-    if (m === 1) return this.#matvec([1, n], n, kk, qb, [...q, sx], w.groupSize / 32, asym);
+    if (m === 1) return this.#qmatvec([1, n], w, [...q, sx]);
     return this.#matmul([m, n], 1, m, n, kk, TILE_QUANT, qb, true, false, [sx, ...q], wordsPerRow(kk, w.bits), 0, w.groupSize, asym);
   }
 
@@ -699,6 +705,46 @@ export class WebGPUBackend implements Backend {
     const tpr = this.tuning.matvecTpr ?? Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, units)))));
     const rows = this.tuning.matvecRows ?? (w.kind === 'q' ? 2 : 4);
     return { tpr, rows, subgroups: this.tuning.subgroups && this.hasSubgroups };
+  }
+
+  /** Subgroup reduction the quantized GEMV may use with row slots of `tpr` invocations (see QMatvecShape). */
+  #qmatvecSubgroup(tpr: number): number {
+    if (!this.tuning.subgroups || !this.hasSubgroups) return 0;
+    const info = this.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+    const min = info?.subgroupMinSize ?? 0;
+    const max = info?.subgroupMaxSize ?? 0;
+    // Unknown sizes, or subgroups wider than a slot: workgroup memory only
+    if (min <= 0 || max <= 0 || max > tpr) return 0;
+    return min === max ? min : -1;
+  }
+
+  /** The work split qmatvec uses for w [N, K] under the current tuning (benchmarks report it). */
+  qmatvecShape(n: number, k: number): QMatvecShape {
+    const blocks = k / 32;
+    const pow2 = (v: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
+    const t = this.tuning;
+    // Measured on an H100 (bench-results/gpu-kernels.json): 4–8 rows per slot so that x is reused and many
+    // loads are in flight, a slot of one warp unless K is long, and about 200 workgroups (1–2 per SM).
+    const rows = t.matvecRows ?? (n >= 8192 ? 8 : 4);
+    const tpr = t.matvecTpr ?? Math.min(blocks >= 256 ? 128 : 32, pow2(blocks));
+    const slots = 2 ** Math.max(0, Math.floor(Math.log2(n / (rows * 200))));
+    const wg = t.matvecWorkgroup ?? Math.min(256, Math.max(64, tpr, slots * tpr));
+    const unroll = t.matvecUnroll ?? (blocks >= 2 * tpr ? 2 : 1);
+    return { wg, tpr: Math.min(wg, tpr), rows, unroll, subgroup: this.#qmatvecSubgroup(Math.min(wg, tpr)) };
+  }
+
+  /** y [N] = w · x for quantized w: inputs are data, scales, mins (scales when symmetric), x. */
+  #qmatvec(outShape: Shape, w: QuantizedTensor, inputs: GPUStorage[]): Tensor {
+    const [n, k] = w.shape;
+    const asym = w.symmetric ? 0 : 1;
+    if (this.tuning.qmatvecLegacy) return this.#matvec(outShape, n, k, { kind: 'q', bits: w.bits }, inputs, w.groupSize / 32, asym);
+    const out = this.#alloc(outShape, 'f32');
+    const so = out.storage as GPUStorage;
+    const shape = this.qmatvecShape(n, k);
+    const weights: QMatvecWeights = { bits: w.bits, symmetric: w.symmetric };
+    const key = `qmatvec:${w.bits}:${w.symmetric}:${shape.wg}:${shape.tpr}:${shape.rows}:${shape.unroll}:${shape.subgroup}`;
+    this.#run(key, () => qmatvecKernel(weights, shape), [...inputs, so], [n, k, w.groupSize / 32, asym], null, Math.ceil(n / qmatvecRowsPerGroup(shape)));
+    return out;
   }
 
   #matvec(outShape: Shape, n: number, k: number, w: MatvecWeights, inputs: GPUStorage[], blocksPerGroup: number, asym: number): Tensor {
