@@ -23,6 +23,8 @@ const server = createStaticServer();
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const origin = `http://127.0.0.1:${server.address().port}`;
 const browser = await puppeteer.launch({
+  // SwiftShader WebGPU decodes at ~1 token/s: a whole run can take many minutes.
+  protocolTimeout: 60 * 60 * 1000,
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   headless: true,
   args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
