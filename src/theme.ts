@@ -48,3 +48,24 @@ export const themeTokens = css`
     border: 0;
   }
 `;
+
+/** The quiet outlined button every element uses for secondary actions, with a visible focus ring. */
+export const buttonStyles = css`
+  button {
+    font: inherit;
+    color: var(--_accent);
+    background: transparent;
+    border: 1px solid var(--_border);
+    border-radius: calc(var(--_radius) - 2px);
+    padding: 4px 10px;
+    cursor: pointer;
+  }
+  button:focus-visible {
+    outline: 2px solid var(--_accent);
+    outline-offset: 2px;
+  }
+  button[disabled] {
+    opacity: 0.6;
+    cursor: not-allowed;
+  }
+`;

@@ -1,8 +1,9 @@
 import { css } from 'lit';
-import { themeTokens } from '../../src/theme.js';
+import { buttonStyles, themeTokens } from '../../src/theme.js';
 
 export const styles = [
   themeTokens,
+  buttonStyles,
   css`
     :host {
       display: block;
@@ -32,21 +33,7 @@ export const styles = [
       font-size: 0.95rem;
       margin: 0 0 8px;
     }
-    button {
-      font: inherit;
-      color: var(--_accent);
-      background: transparent;
-      border: 1px solid var(--_border);
-      border-radius: calc(var(--_radius) - 2px);
-      padding: 4px 10px;
-      cursor: pointer;
-    }
-    button:focus-visible {
-      outline: 2px solid var(--_accent);
-      outline-offset: 2px;
-    }
     button[disabled] {
-      opacity: 0.6;
       cursor: progress;
     }
     [part~='cards'] {

@@ -1,8 +1,9 @@
 import { css } from 'lit';
-import { themeTokens } from '../../src/theme.js';
+import { buttonStyles, themeTokens } from '../../src/theme.js';
 
 export const styles = [
   themeTokens,
+  buttonStyles,
   css`
     :host {
       display: block;
@@ -40,18 +41,8 @@ export const styles = [
       margin-top: 4px;
     }
     button {
-      font: inherit;
-      color: var(--_accent);
-      background: transparent;
-      border: 1px solid var(--_border);
-      border-radius: calc(var(--_radius) - 2px);
       padding: 2px 10px;
       margin-top: 6px;
-      cursor: pointer;
-    }
-    button:focus-visible {
-      outline: 2px solid var(--_accent);
-      outline-offset: 2px;
     }
   `,
 ];

@@ -3,7 +3,7 @@ import { dtypeOf, typedArrayFor, BYTES_PER_ELEMENT, type AnyTypedArray, type DTy
 import { assertShape, broadcastShapes, broadcastStrides, shapesEqual, sizeOf, type Shape } from '../../tensor/shape.js';
 import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
 import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
-import type { QuantizedTensor } from '../../quant/quantized-tensor.js';
+import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
 import { BufferPool, STORAGE_USAGE, type GPUStorage } from './buffer-pool.js';
 import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
@@ -203,26 +203,9 @@ export class WebGPUBackend implements Backend {
 
   uploadQuantized(format: QuantFormat, shape: readonly [number, number], data: Uint32Array, scales: Uint32Array, mins: Uint32Array | null): QuantizedTensor {
     this.#alive();
-    const [n, kk] = shape;
-    const problem = validateQuantShape(n, kk, format);
-    if (problem !== null) throw new InvalidArgumentError(`uploadQuantized: ${problem}`);
-    const words = n * wordsPerRow(kk, format.bits);
-    const halfWords = f16Words((n * kk) / format.groupSize);
-    if (data.length !== words) throw new ShapeError('uploadQuantized', `[${n}, ${kk}] at ${format.bits} bits needs ${words} data words, got ${data.length}`);
-    if (scales.length !== halfWords) throw new ShapeError('uploadQuantized', `[${n}, ${kk}] group ${format.groupSize} needs ${halfWords} scale words, got ${scales.length}`);
-    if (format.symmetric !== (mins === null)) throw new InvalidArgumentError(`uploadQuantized: ${format.symmetric ? 'symmetric formats take no mins' : 'asymmetric formats need mins'}`);
-    if (mins !== null && mins.length !== halfWords) throw new ShapeError('uploadQuantized', `needs ${halfWords} min words, got ${mins.length}`);
-    return {
-      kind: 'quantized',
-      bits: format.bits,
-      groupSize: format.groupSize,
-      symmetric: format.symmetric,
-      shape: [n, kk],
-      data: this.upload(data, [words], 'u32'),
-      scales: this.upload(scales, [halfWords], 'u32'),
-      mins: mins === null ? null : this.upload(mins, [halfWords], 'u32'),
-    };
+    return uploadPacked(this, format, shape, data, scales, mins);
   }
+
 
   memory(): MemoryInfo {
     this.#alive();
