@@ -14,3 +14,6 @@ export type { Tokenizer, ChatMessage } from './formats/tokenizer.js';
 export type { ModelConfig, LlamaConfig, Gpt2Config, BertConfig } from './formats/config.js';
 export type { CausalLM } from './models/model.js';
 export { ModelCache } from './loader/index.js';
+export { PushedGeneration, type RemoteControls } from './generate/pushed-generation.js';
+export { WorkerEngine, RemoteModel } from './worker/worker-client.js';
+export { defaultWorkerUrl } from './worker/worker-url.js';

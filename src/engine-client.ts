@@ -1,6 +1,4 @@
-import { getEngine, type BackendChoice, type CapabilityReport, type EngineLoadOptions, type ModelHandle, type RecommendRequest } from '../engine/index.js';
-import { WorkerEngine } from '../engine/worker/worker-client.js';
-import { defaultWorkerUrl } from '../engine/worker/worker-url.js';
+import { WorkerEngine, defaultWorkerUrl, getEngine, type BackendChoice, type CapabilityReport, type EngineLoadOptions, type ModelHandle, type RecommendRequest } from '../engine/index.js';
 
 /** What elements need from an engine: the in-thread Engine and the WorkerEngine both provide it. */
 export interface EngineClient {

@@ -1,7 +1,6 @@
 /** Registers every `<accel-*>` element and re-exports the engine's public API. */
 export { AccelElement, defineElement } from './accel-element.js';
 export { configureElements, getEngineClient, type EngineClient, type EngineMode, type ElementsOptions } from './engine-client.js';
-export { WorkerEngine, RemoteModel } from '../engine/worker/worker-client.js';
 export type * from './events.js';
 export { AccelCapabilities } from '../components/accel-capabilities/index.js';
 export { AccelModel } from '../components/accel-model/index.js';

@@ -1,6 +1,7 @@
 import type { BackendChoice, CapabilityReport, RecommendRequest } from '../capabilities/types.js';
 import { AccelError, type AccelErrorCode } from '../errors.js';
 import type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, GenerationResult, TokenEvent } from '../generate/index.js';
+import { PushedGeneration } from '../generate/pushed-generation.js';
 import type { ModelHandle, ModelInfo, ModelLoadProgress } from '../load-model.js';
 import type { BertOutput } from '../models/bert/bert.js';
 import type { LoadedReply, Request, Response, WireError, WireGenerateOptions, WireLoadOptions, WireSource } from './protocol.js';
@@ -110,7 +111,7 @@ export class RemoteModel implements ModelHandle {
   constructor(readonly engine: WorkerEngine, readonly modelId: number, readonly info: ModelInfo) {}
 
   generate(input: GenerateInput, options: GenerateOptions = {}): Generation {
-    return new RemoteGeneration(this.engine, this.modelId, input, options);
+    return remoteGeneration(this.engine, this.modelId, input, options);
   }
 
   embed(text: string): Promise<BertOutput> {
@@ -118,73 +119,27 @@ export class RemoteModel implements ModelHandle {
   }
 }
 
-class RemoteGeneration implements Generation {
-  readonly result: Promise<GenerationResult>;
-  #engine: WorkerEngine;
-  #id: number;
-  #queue: TokenEvent[] = [];
-  #wake: (() => void) | null = null;
-  #done = false;
-  #paused = false;
-
-  constructor(engine: WorkerEngine, modelId: number, input: GenerateInput, options: GenerateOptions) {
-    this.#engine = engine;
-    const { signal, onToken, onMetrics, logitsProcessors, ...wire } = options;
-    if (logitsProcessors?.length) throw new AccelError('invalid-argument', 'Custom logitsProcessors cannot cross to the engine worker; use the in-thread engine for them.');
-    const call = engine.call<GenerationResult>(
-      { t: 'generate', modelId, input, options: wire as WireGenerateOptions },
-      {
-        onToken: (e) => {
-          onToken?.(e);
-          this.#queue.push(e);
-          this.#wake?.();
-        },
-        ...(onMetrics ? { onMetrics } : {}),
+function remoteGeneration(engine: WorkerEngine, modelId: number, input: GenerateInput, options: GenerateOptions): Generation {
+  const { signal, onToken, onMetrics, logitsProcessors, ...wire } = options;
+  if (logitsProcessors?.length) throw new AccelError('invalid-argument', 'Custom logitsProcessors cannot cross to the engine worker; use the in-thread engine for them.');
+  let id = 0;
+  const gen = new PushedGeneration({
+    pause: () => engine.send({ t: 'pause', id }),
+    resume: () => engine.send({ t: 'resume', id }),
+    abort: () => engine.send({ t: 'abort', id }),
+  });
+  const call = engine.call<GenerationResult>(
+    { t: 'generate', modelId, input, options: wire as WireGenerateOptions },
+    {
+      onToken: (e) => {
+        onToken?.(e);
+        gen.push(e);
       },
-      signal,
-    );
-    this.#id = call.id;
-    this.result = call.promise.finally(() => {
-      this.#done = true;
-      this.#wake?.();
-    });
-    this.result.catch(() => undefined);
-  }
-
-  get paused(): boolean {
-    return this.#paused;
-  }
-
-  pause(): void {
-    this.#paused = true;
-    this.#engine.send({ t: 'pause', id: this.#id });
-  }
-
-  resume(): void {
-    this.#paused = false;
-    this.#engine.send({ t: 'resume', id: this.#id });
-  }
-
-  abort(): void {
-    this.#engine.send({ t: 'abort', id: this.#id });
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<TokenEvent> {
-    let finished = false;
-    try {
-      for (;;) {
-        if (this.#queue.length) {
-          yield this.#queue.shift()!;
-          continue;
-        }
-        if (this.#done) break;
-        await new Promise<void>((r) => (this.#wake = r));
-        this.#wake = null;
-      }
-      await this.result;
-      finished = true;
-    } finally {
-      if (!finished && !this.#done) this.abort();
-    }
-  }
+      ...(onMetrics ? { onMetrics } : {}),
+    },
+    signal,
+  );
+  id = call.id;
+  call.promise.then((r) => gen.finish(r), (e: unknown) => gen.fail(e));
+  return gen;
 }
