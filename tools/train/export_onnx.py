@@ -1,4 +1,4 @@
-"""Exports tiny-llama to ONNX for comparisons with onnxruntime-web: models/tiny-llama/onnx/model.onnx.
+"""Exports tiny-llama to ONNX for comparisons with onnxruntime-web: models/tiny-llama-onnx/model.onnx.
 
   python tools/train/export_onnx.py
 
@@ -59,7 +59,7 @@ def weights_to_f16(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def main() -> None:
     folder = ROOT / 'models/tiny-llama'
-    out_dir = folder / 'onnx'
+    out_dir = folder.parent / 'tiny-llama-onnx'
     out_dir.mkdir(exist_ok=True)
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, attn_implementation='eager').eval()
     wrapper = LogitsOnly(model).eval()
