@@ -334,7 +334,6 @@ async function matmul(b: WebGPUBackend, cpu: CpuBackend, size: number): Promise<
   b.tuning.matmulTile = null;
   a.dispose();
   bb.dispose();
-void gpu;
   const best = variants.reduce((x, c) => (c.tflops > x.tflops ? c : x));
   // correctness of the large tile at 512³ (the cpu reference needs seconds beyond that)
   const m = 512;
@@ -364,12 +363,14 @@ const adapter = { vendor: info?.vendor, architecture: info?.architecture, descri
 console.log('adapter', JSON.stringify(adapter));
 
 stage('copy bandwidth');
-const copy = args.includes('--skip-copy') ? { gbps: NaN, bytes: 0, reps: 0, workgroups: 0 } : await copyBandwidth(b.device);
+const copy = args.includes('--skip-copy') || args.includes('--matmul-only') ? { gbps: NaN, bytes: 0, reps: 0, workgroups: 0 } : await copyBandwidth(b.device);
 console.log(`copy bandwidth ${copy.gbps.toFixed(0)} GB/s (read + write, ${copy.reps} × ${copy.bytes / 2 ** 20} MiB, ${copy.workgroups} workgroups)`);
 
 const gemvs: GemvResult[] = [];
 // --small: tiny shapes for a smoke run of the whole script on a software adapter
-const shapes: [4 | 8, number, number][] = args.includes('--small')
+const shapes: [4 | 8, number, number][] = args.includes('--matmul-only')
+  ? []
+  : args.includes('--small')
   ? [[4, 200, 640], [8, 70, 1024]]
   : [[4, 4096, 4096], [4, 14336, 4096], [4, 4096, 14336], [8, 4096, 4096], [8, 14336, 4096]];
 for (const [bits, n, k] of shapes) {
