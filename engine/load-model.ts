@@ -15,6 +15,7 @@ import { LlamaModel } from './models/llama/llama.js';
 import type { CausalLM } from './models/model.js';
 import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
 import type { WeightStore } from './models/weights.js';
+import { StreamingSafetensorsUpload } from './models/streaming-upload.js';
 import type { BertOutput } from './models/bert/bert.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
@@ -195,11 +196,12 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   let loadedBefore = 0;
   let knownTotal = 0;
   const report = (p: ModelLoadProgress) => options.onProgress?.(p);
-  const fetchFile = async (name: string, optional = false): Promise<Uint8Array | null> => {
+  const fetchFile = async (name: string, optional = false, onChunk?: (offset: number, bytes: Uint8Array) => void): Promise<Uint8Array | null> => {
     try {
       let announced = false;
       const f = await loader.load(name, {
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(onChunk ? { onChunk: (e: { offset: number; bytes: Uint8Array }) => onChunk(e.offset, e.bytes) } : {}),
         ...(options.onWarning ? { onWarning: options.onWarning } : {}),
         onProgress: (e) => {
           if (!announced && e.total !== undefined) {
@@ -239,28 +241,48 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const tokConfig = await fetchFile('tokenizer_config.json', true);
   const genConfig = await fetchFile('generation_config.json', true);
   const tokenizer = loadTokenizer(json(tokJson), tokConfig ? json(tokConfig) : {}, { tokenizer: 'tokenizer.json', config: 'tokenizer_config.json' });
-
-  const files: SafetensorsFile[] = [];
-  const single = await fetchFile('model.safetensors', true);
-  if (single) {
-    files.push({ header: parseSafetensors(single, 'model.safetensors'), bytes: single });
-  } else {
-    const indexBytes = await fetchFile('model.safetensors.index.json', true);
-    if (!indexBytes) throw new FormatError('model.safetensors', 'the model folder has neither model.safetensors nor model.safetensors.index.json.');
-    const index = parseSafetensorsIndex(json(indexBytes));
-    for (const shard of index.files) {
-      const bytes = (await fetchFile(shard))!;
-      files.push({ header: parseSafetensors(bytes, shard), bytes });
-    }
-  }
-  const store: WeightStore = safetensorsStore(files);
-  report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
-  const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
   let lm: CausalLM | null = null;
   let encoder: BertModel | null = null;
-  if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);
-  else if (config.architecture === 'gpt2') lm = new Gpt2Model(backend, config, store, seq);
-  else encoder = new BertModel(backend, config, store);
+
+  // Llama and BERT use checkpoint tensors as they are, so those are uploaded while the file streams in;
+  // GPT-2 reshapes its Conv1D weights first and reads them once the file is complete.
+  const streamUploads = config.architecture !== 'gpt2';
+  const uploads: StreamingSafetensorsUpload[] = [];
+  const fetchWeights = async (name: string, optional: boolean): Promise<Uint8Array | null> => {
+    const upload = streamUploads ? new StreamingSafetensorsUpload(backend, name) : null;
+    try {
+      const bytes = await fetchFile(name, optional, upload ? (offset, chunk) => upload.push(offset, chunk) : undefined);
+      if (upload && bytes) uploads.push(upload);
+      else upload?.dispose();
+      return bytes;
+    } catch (error) {
+      upload?.dispose();
+      throw error;
+    }
+  };
+  try {
+    const files: SafetensorsFile[] = [];
+    const single = await fetchWeights('model.safetensors', true);
+    if (single) {
+      files.push({ header: parseSafetensors(single, 'model.safetensors'), bytes: single });
+    } else {
+      const indexBytes = await fetchFile('model.safetensors.index.json', true);
+      if (!indexBytes) throw new FormatError('model.safetensors', 'the model folder has neither model.safetensors nor model.safetensors.index.json.');
+      const index = parseSafetensorsIndex(json(indexBytes));
+      for (const shard of index.files) {
+        const bytes = (await fetchWeights(shard, false))!;
+        files.push({ header: parseSafetensors(bytes, shard), bytes });
+      }
+    }
+    const store: WeightStore = safetensorsStore(files, uploads);
+    report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
+    const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
+    if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);
+    else if (config.architecture === 'gpt2') lm = new Gpt2Model(backend, config, store, seq);
+    else encoder = new BertModel(backend, config, store);
+  } finally {
+    for (const u of uploads) u.dispose();
+  }
   await backend.sync();
   report({ phase: 'ready', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
   return new Model({ config, tokenizer, backend, source, format: 'safetensors', lm, encoder, generationConfig: genConfig ? (JSON.parse(json(genConfig)) as Record<string, unknown>) : null });

@@ -4,6 +4,7 @@ import { GgmlType, type GgufHeader, type GgufTensorInfo } from '../formats/gguf.
 import { ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../formats/gguf-llama.js';
 import { safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
 import type { PackedWeightData, WeightStore } from './weights.js';
+import type { StreamingSafetensorsUpload } from './streaming-upload.js';
 
 /** One safetensors file: its parsed header and the whole file's bytes. */
 export interface SafetensorsFile {
@@ -11,8 +12,8 @@ export interface SafetensorsFile {
   bytes: Uint8Array;
 }
 
-/** Tensors of one or more safetensors shards, by name. */
-export function safetensorsStore(files: readonly SafetensorsFile[]): WeightStore {
+/** Tensors of one or more safetensors shards, by name; `uploads` hold tensors already on the backend. */
+export function safetensorsStore(files: readonly SafetensorsFile[], uploads: readonly StreamingSafetensorsUpload[] = []): WeightStore {
   const byName = new Map<string, { info: SafetensorsTensorInfo; file: SafetensorsFile }>();
   for (const file of files) for (const info of file.header.tensors) byName.set(info.name, { info, file });
   const get = (name: string) => {
@@ -28,6 +29,13 @@ export function safetensorsStore(files: readonly SafetensorsFile[]): WeightStore
       return safetensorsToF32(info, file.bytes, 0, file.header.fileName);
     },
     packed: () => null,
+    take: (name) => {
+      for (const u of uploads) {
+        const t = u.take(name);
+        if (t) return t;
+      }
+      return null;
+    },
   };
 }
 

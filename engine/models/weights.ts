@@ -25,6 +25,8 @@ export interface WeightStore {
   f32(name: string): Float32Array;
   /** The tensor in the packed quantized layout when the checkpoint stores it so; null when it is float. */
   packed(name: string): PackedWeightData | null;
+  /** An f32 copy already uploaded to the backend while the file streamed in; the caller then owns it. */
+  take?(name: string): Tensor | null;
 }
 
 /** A projection weight on a backend: float [N, K] or packed quantized. */
@@ -42,7 +44,16 @@ export function requireWeight(store: WeightStore, name: string, shape?: readonly
 
 export function uploadF32(backend: Backend, store: WeightStore, name: string, shape?: readonly number[]): Tensor {
   requireWeight(store, name, shape);
-  return backend.upload(store.f32(name), store.shape(name), 'f32');
+  return takeUploaded(backend, store, name) ?? backend.upload(store.f32(name), store.shape(name), 'f32');
+}
+
+function takeUploaded(backend: Backend, store: WeightStore, name: string): Tensor | null {
+  const t = store.take?.(name) ?? null;
+  if (t && t.backend !== backend) {
+    t.dispose();
+    return null;
+  }
+  return t;
 }
 
 /** Uploads a [N, K] projection, keeping packed weights packed (the kernels dequantize on the fly). */
@@ -50,7 +61,7 @@ export function uploadLinear(backend: Backend, store: WeightStore, name: string,
   requireWeight(store, name, [n, k]);
   const p = store.packed(name);
   if (p) return { kind: 'quantized', q: backend.uploadQuantized(p.format, p.shape, p.data, p.scales, p.mins ?? null), n, k };
-  return { kind: 'dense', w: backend.upload(store.f32(name), [n, k], 'f32'), n, k };
+  return { kind: 'dense', w: takeUploaded(backend, store, name) ?? backend.upload(store.f32(name), [n, k], 'f32'), n, k };
 }
 
 /** x [T, K] → x · Wᵀ [T, N]; T = 1 takes the matrix-vector path (decode). */

@@ -13,7 +13,21 @@ describe('engine.load() and engine.cache', () => {
   it('caches the files of a first load and serves the second from the cache', async () => {
     const engine = getEngine();
     const first: ModelLoadProgress[] = [];
-    const m1 = await engine.load(SRC, { backend: 'cpu', maxSequence: 64, onProgress: (p) => first.push(p) });
+    const cpu = await engine.backend('cpu');
+    const before = cpu.memory().allocatedBytes;
+    let uploadedMidDownload = 0;
+    const m1 = await engine.load(SRC, {
+      backend: 'cpu',
+      maxSequence: 64,
+      onProgress: (p) => {
+        first.push(p);
+        if (p.file === 'model.safetensors' && p.phase === 'download' && p.fileTotal !== undefined && p.fileLoaded < p.fileTotal) {
+          uploadedMidDownload = Math.max(uploadedMidDownload, cpu.memory().allocatedBytes - before);
+        }
+      },
+    });
+    // weights reach the backend while model.safetensors is still downloading
+    expect(uploadedMidDownload).to.be.greaterThan(1e6);
     expect(first.some((p) => p.phase === 'download')).to.equal(true);
     expect(first.at(-1)!.phase).to.equal('ready');
     const loaded = first.filter((p) => p.phase === 'download').map((p) => p.loaded);
