@@ -8,7 +8,7 @@ setCustomElementsManifest(manifest);
 const preview: Preview = {
   parameters: {
     controls: { expanded: true },
-    actions: { handles: ['accel-capabilities-ready', 'accel-error'] },
+    actions: { handles: ['accel-capabilities-ready', 'accel-load-progress', 'accel-ready', 'accel-unload', 'accel-token', 'accel-done', 'accel-error'] },
   },
 };
 
