@@ -4,8 +4,8 @@ import { DisposedError, DTypeError, InvalidArgumentError, ShapeError } from '../
 import { BYTES_PER_ELEMENT, dtypeOf, typedArrayFor, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
 import { assertShape, broadcastShapes, broadcastStrides, sizeOf, type Shape } from '../../tensor/shape.js';
 import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
-import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
-import type { QuantizedTensor } from '../../quant/quantized-tensor.js';
+import type { QuantFormat } from '../../quant/layout.js';
+import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
 import type { HeapBlock, WasmHeap } from './heap.js';
 import type { WorkerPool } from './worker-pool.js';
 import {
@@ -136,26 +136,9 @@ export class WasmBackend implements Backend {
   }
 
   uploadQuantized(format: QuantFormat, shape: readonly [number, number], data: Uint32Array, scales: Uint32Array, mins: Uint32Array | null): QuantizedTensor {
-    const [n, k] = shape;
-    const bad = validateQuantShape(n, k, format);
-    if (bad) throw new ShapeError('uploadQuantized', bad);
-    const words = n * wordsPerRow(k, format.bits);
-    if (data.length !== words) throw new ShapeError('uploadQuantized', `data has ${data.length} words, [${n}, ${k}] at ${format.bits} bits needs ${words}`);
-    const sw = f16Words((n * k) / format.groupSize);
-    if (scales.length !== sw) throw new ShapeError('uploadQuantized', `scales has ${scales.length} words, expected ${sw}`);
-    if (format.symmetric !== (mins === null)) throw new InvalidArgumentError(`uploadQuantized: mins must be ${format.symmetric ? 'null for a symmetric' : 'given for an asymmetric'} format`);
-    if (mins && mins.length !== sw) throw new ShapeError('uploadQuantized', `mins has ${mins.length} words, expected ${sw}`);
-    return {
-      kind: 'quantized',
-      bits: format.bits,
-      groupSize: format.groupSize,
-      symmetric: format.symmetric,
-      shape: [n, k],
-      data: this.upload(data, [words], 'u32'),
-      scales: this.upload(scales, [sw], 'u32'),
-      mins: mins ? this.upload(mins, [sw], 'u32') : null,
-    };
+    return uploadPacked(this, format, shape, data, scales, mins);
   }
+
 
   memory(): MemoryInfo {
     return {
