@@ -1,13 +1,21 @@
 import { expect } from '@open-wc/testing';
 import { CpuBackend } from '../../engine/backends/cpu/cpu-backend.js';
-import { createWebGPUBackend, createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
+import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
 import { DeviceLostError } from '../../engine/errors.js';
 import type { QuantFormat } from '../../engine/quant/layout.js';
 import { disposeQuantized } from '../../engine/quant/quantized-tensor.js';
 import type { Tensor } from '../../engine/tensor/tensor.js';
+import fc from 'fast-check';
 import { describeBackendParity, expectClose, randomQuantized, randomTensorData } from '../helpers/backend-parity.js';
+import { activationQuantBound, expectWithinBound } from '../helpers/activation-bound.js';
 
-describeBackendParity('webgpu', createWebGPUBackend);
+// The shared parity suite holds every op to f32 tolerances, so it runs the quantized GEMV with f32 activations;
+// the int8-activation modes (the default) are held to their error bound below.
+describeBackendParity('webgpu', async () => {
+  const b = await createWebGPUBackendInternal();
+  b.tuning.qmatvecActivations = 'f32';
+  return b;
+});
 
 describe('webgpu backend', function () {
   this.timeout(120_000);
@@ -111,19 +119,24 @@ describe('webgpu backend', function () {
     const cq = cpu.uploadQuantized(f, [n, k], p.data, p.scales, p.mins);
     const ref = await cpu.download(cpu.qmatvec(cq, cpu.upload(xd, [k])));
     for (const sg of paths) {
-      gpu.tuning.subgroups = sg;
-      const q = gpu.uploadQuantized(f, [n, k], p.data, p.scales, p.mins);
-      const x = gpu.upload(xd, [k]);
-      const y = gpu.qmatvec(q, x);
-      expectClose(await gpu.download(y), ref, 1e-4, `qmatvec int4 [${n}, ${k}] subgroups=${sg}`);
-      disposeQuantized(q);
-      x.dispose();
-      y.dispose();
+      for (const act of ['f32', 'int8x2', 'int8'] as const) {
+        Object.assign(gpu.tuning, { subgroups: sg, qmatvecActivations: act });
+        const q = gpu.uploadQuantized(f, [n, k], p.data, p.scales, p.mins);
+        const x = gpu.upload(xd, [k]);
+        const y = gpu.qmatvec(q, x);
+        const got = await gpu.download(y);
+        const label = `qmatvec int4 [${n}, ${k}] subgroups=${sg} activations ${act}`;
+        if (act === 'f32') expectClose(got, ref, 1e-4, label);
+        else expectWithinBound(got, ref, activationQuantBound(f, n, k, p, xd, act === 'int8' ? 1 : 2, ref), label);
+        disposeQuantized(q);
+        x.dispose();
+        y.dispose();
+      }
     }
-    gpu.tuning.subgroups = gpu.hasSubgroups;
+    Object.assign(gpu.tuning, { subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
   });
 
-  it('qmatvec agrees with the cpu reference for every work split and reduction path of its kernel', async () => {
+  it('qmatvec with f32 activations agrees with the cpu reference for every work split and reduction path of its kernel', async () => {
     const info = gpu.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
     const sgSize = info?.subgroupMinSize !== undefined && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : 0;
     // [workgroup, tpr, rows, unroll]: block tails (K / 32 not a multiple of tpr · unroll), rows past N, tiny slots
@@ -136,6 +149,7 @@ describe('webgpu backend', function () {
       [{ bits: 3, groupSize: 32, symmetric: false }, 5, 96],
     ];
     const t = gpu.tuning;
+    t.qmatvecActivations = 'f32';
     try {
       for (const [i, [f, n, k]] of formats.entries()) {
         const p = randomQuantized(f, n, k, 40 + i);
@@ -155,7 +169,64 @@ describe('webgpu backend', function () {
         x.dispose();
       }
     } finally {
-      Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups });
+      Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
+    }
+  });
+
+  /** The int8-activation GEMV against the f32 cpu reference, within the bound of its activation quantization. */
+  async function int8Case(f: QuantFormat, n: number, k: number, seed: number, act: 'int8x2' | 'int8', label: string): Promise<void> {
+    const p = randomQuantized(f, n, k, seed);
+    const xd = randomTensorData([k], seed + 1);
+    const ref = await cpu.download(cpu.qmatvec(cpu.uploadQuantized(f, [n, k], p.data, p.scales, p.mins), cpu.upload(xd, [k])));
+    const q = gpu.uploadQuantized(f, [n, k], p.data, p.scales, p.mins);
+    const x = gpu.upload(xd, [k]);
+    gpu.tuning.qmatvecActivations = act;
+    const y = gpu.qmatvec(q, x);
+    // the same x again reuses its quantized copy; a fresh x with other values must not
+    const y2 = gpu.qmatvec(q, x);
+    const x2 = gpu.upload(xd.map((v) => -v), [k]);
+    const y3 = gpu.qmatvec(q, x2);
+    const [got, got2, got3] = [await gpu.download(y), await gpu.download(y2), await gpu.download(y3)];
+    const bound = activationQuantBound(f, n, k, p, xd, act === 'int8' ? 1 : 2, ref);
+    expectWithinBound(got, ref, bound, `${label} activations ${act}`);
+    expect(Array.from(got2), `${label}: the same x twice`).to.deep.equal(Array.from(got));
+    expectWithinBound(got3, Array.from(ref, (v) => -v), bound, `${label} activations ${act}, x negated`);
+    disposeQuantized(q);
+    for (const t of [x, x2, y, y2, y3]) t.dispose();
+  }
+
+  it('qmatvec with int8 activations (two planes, one plane) stays within its error bound for every split, format and reduction path', async () => {
+    const info = gpu.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
+    const sg32 = gpu.hasSubgroups && info?.subgroupMinSize === 32 && info.subgroupMaxSize === 32;
+    if (!sg32) console.warn(`subgroup size is not 32 (${info?.subgroupMinSize}–${info?.subgroupMaxSize}): only the workgroup-reduction path of the int8-activation GEMV ran`);
+    // [workgroup, rows, unroll]: block tails (K / 32 not a multiple of 32 · unroll) and rows past N
+    const splits: [number, number, number][] = [[128, 1, 4], [128, 2, 1], [64, 4, 2], [256, 1, 1]];
+    const formats: [QuantFormat, number, number][] = [
+      [{ bits: 4, groupSize: 32, symmetric: true }, 37, 608],
+      [{ bits: 4, groupSize: 128, symmetric: false }, 9, 4096],
+      [{ bits: 8, groupSize: 64, symmetric: true }, 19, 640],
+      [{ bits: 8, groupSize: 32, symmetric: false }, 5, 96],
+      [{ bits: 2, groupSize: 128, symmetric: true }, 9, 640],
+      [{ bits: 2, groupSize: 64, symmetric: false }, 3, 64],
+    ];
+    const t = gpu.tuning;
+    try {
+      for (const [i, [f, n, k]] of formats.entries()) {
+        for (const [wg, rows, unroll] of splits) {
+          for (const sg of sg32 ? [true, false] : [false]) {
+            Object.assign(t, { matvecWorkgroup: wg, matvecRows: rows, matvecUnroll: unroll, subgroups: sg });
+            for (const act of ['int8x2', 'int8'] as const) await int8Case(f, n, k, 60 + i, act, `int${f.bits} g${f.groupSize} ${f.symmetric ? 'sym' : 'asym'} [${n}, ${k}] wg ${wg} rows ${rows} unroll ${unroll} subgroups=${sg}`);
+          }
+        }
+      }
+      Object.assign(t, { matvecWorkgroup: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups });
+      await fc.assert(fc.asyncProperty(
+        fc.constantFrom<QuantFormat>(...([8, 4, 2] as const).flatMap((bits) => [32, 64, 128].flatMap((groupSize) => [true, false].map((symmetric) => ({ bits, groupSize, symmetric }) as QuantFormat)))),
+        fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6 }), fc.nat(),
+        (f, n, groups, seed) => int8Case(f, n, groups * f.groupSize, seed, 'int8x2', `random int${f.bits} g${f.groupSize} ${f.symmetric ? 'sym' : 'asym'} [${n}, ${groups * f.groupSize}]`),
+      ), { numRuns: 12, seed: 20261123 });
+    } finally {
+      Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
     }
   });
 
