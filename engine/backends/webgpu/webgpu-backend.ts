@@ -92,9 +92,10 @@ export class WebGPUBackend implements Backend {
   #ropeTables = new Map<string, GPUStorage>();
   /**
    * The last activation vector quantized for qmatvec, kept while consecutive GEMVs read the same x (Q, K and V;
-   * gate and up): tensors are immutable once computed, so the same live Tensor object means the same values.
+   * gate and up — each through its own reshaped view of one storage). A storage's values change only when it
+   * goes back to the pool and is handed out again, or under kvWrite; both drop this entry.
    */
-  #lastQx: { x: Tensor; bits: Q8Bits; planes: ActivationPlanes; xq: GPUStorage; xd: GPUStorage } | null = null;
+  #lastQx: { src: GPUStorage; k: number; bits: Q8Bits; planes: ActivationPlanes; xq: GPUStorage; xd: GPUStorage } | null = null;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   /** Serial of the batch being recorded; buffers remember the batch that last touched them. */
@@ -239,6 +240,7 @@ export class WebGPUBackend implements Backend {
   release(storage: StorageHandle): void {
     if (this.#disposed) return;
     const s = storage as GPUStorage;
+    if (this.#lastQx?.src === s) this.#dropQuantizedActivations();
     this.#allocated -= s.byteLength;
     // Recorded work runs in order, so a later op may reuse the buffer at once; upload() flushes when needed.
     this.#pool.release(s);
@@ -432,6 +434,7 @@ export class WebGPUBackend implements Backend {
     const t = x.shape[0]!;
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`kvWrite: offset ${offset} must be an integer ≥ 0`);
     if (offset + t > s) throw new ShapeError(op, `writing ${t} positions at offset ${offset} overruns cache ${fmt(cache.shape)} of ${s} positions`);
+    if (this.#lastQx?.src === sc) this.#dropQuantizedActivations();
     this.#run('kv-write', kvWriteKernel, [sx, sc], [t, hkv, dh, s, offset], null, Math.ceil((t * hkv * dh) / 256));
   }
 
@@ -739,19 +742,24 @@ export class WebGPUBackend implements Backend {
 
   /** x quantized for the int8-activation GEMV (the last one is reused while the same x comes back). */
   #quantizeActivations(x: Tensor, sx: GPUStorage, bits: Q8Bits, planes: ActivationPlanes): [GPUStorage, GPUStorage] {
-    const c = this.#lastQx;
-    if (c && c.x === x && !x.disposed && c.bits === bits && c.planes === planes) return [c.xq, c.xd];
-    if (c) {
-      this.#releaseScratch(c.xq);
-      this.#releaseScratch(c.xd);
-    }
     const k = x.size;
+    const c = this.#lastQx;
+    if (c && c.src === sx && c.k === k && c.bits === bits && c.planes === planes) return [c.xq, c.xd];
+    this.#dropQuantizedActivations();
     const blocks = k / 32;
     const xq = this.#scratch(blocks * 32 * planes);
     const xd = this.#scratch(blocks * 16);
     this.#run(`qmatvec-q8-x:${bits}:${planes}`, () => quantizeActivationsKernel(bits, planes), [sx, xq, xd], [k], null, Math.ceil(blocks / QX_WORKGROUP));
-    this.#lastQx = { x, bits, planes, xq, xd };
+    this.#lastQx = { src: sx, k, bits, planes, xq, xd };
     return [xq, xd];
+  }
+
+  #dropQuantizedActivations(): void {
+    const c = this.#lastQx;
+    if (!c) return;
+    this.#lastQx = null;
+    this.#releaseScratch(c.xq);
+    this.#releaseScratch(c.xd);
   }
 
   /** y [N] = w · x for quantized w: inputs are data, scales, mins (scales when symmetric), x. */
