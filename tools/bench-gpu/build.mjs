@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 await build({
-  entryPoints: [`${here}bench-kernels.ts`, `${here}gemv-lab.ts`],
+  entryPoints: [`${here}bench-kernels.ts`, `${here}gemv-lab.ts`, `${here}bench-decode.ts`],
   outdir: `${here}dist`,
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -14,13 +14,20 @@ export const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | Buffer
 
 /**
  * Size class of a request: powers of two up to 64 KiB, then 16 steps per doubling (≤ 6.25 % waste), always a
- * multiple of 256 bytes so every buffer can be bound as array<vec4<…>> and meets copy alignment.
+ * multiple of 256 bytes so every buffer can be bound as array<vec4<…>> and meets copy alignment. A class above
+ * `cap` (the largest bindable size, e.g. 2 GiB − 4 bytes) shrinks to `cap` rounded down to 256 bytes when the
+ * request still fits there: otherwise a 2.1 GB tensor would get a 2 GiB buffer that no shader may bind.
  */
-export function bucketSize(bytes: number): number {
+export function bucketSize(bytes: number, cap = Infinity): number {
   const b = Math.max(256, bytes);
-  if (b <= 65536) return 2 ** Math.ceil(Math.log2(b));
-  const step = 2 ** Math.floor(Math.log2(b)) / 16;
-  return Math.ceil(b / step) * step;
+  let size: number;
+  if (b <= 65536) size = 2 ** Math.ceil(Math.log2(b));
+  else {
+    const step = 2 ** Math.floor(Math.log2(b)) / 16;
+    size = Math.ceil(b / step) * step;
+  }
+  const top = Math.floor(cap / 256) * 256;
+  return size > top && b <= top ? top : size;
 }
 
 /**
@@ -38,10 +45,12 @@ export class BufferPool {
   constructor(
     private readonly create: (size: number) => GPUBuffer,
     private readonly usage: number = STORAGE_USAGE,
+    /** The largest size a buffer may be bound at (bucketSize's cap). */
+    private readonly cap: number = Infinity,
   ) {}
 
   acquire(bytes: number): GPUStorage {
-    const size = bucketSize(bytes);
+    const size = bucketSize(bytes, this.cap);
     const list = this.#free.get(size);
     const hit = list?.pop();
     if (hit) {

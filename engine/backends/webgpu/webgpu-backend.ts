@@ -117,7 +117,7 @@ export class WebGPUBackend implements Backend {
     this.adapterInfo = init.adapterInfo;
     this.hasSubgroups = device.features.has('subgroups');
     this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null };
-    this.#pool = new BufferPool((size) => device.createBuffer({ size, usage: STORAGE_USAGE }));
+    this.#pool = new BufferPool((size) => device.createBuffer({ size, usage: STORAGE_USAGE }), STORAGE_USAGE, device.limits.maxStorageBufferBindingSize);
     this.#staging = new BufferPool((size) => device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST }));
     this.#ring = new UniformRing(device, Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment), UNIFORM_SLOTS);
     let rejectLost!: (e: DeviceLostError) => void;
@@ -567,6 +567,9 @@ export class WebGPUBackend implements Backend {
   #acquire(bytes: number): GPUStorage {
     const limit = this.device.limits.maxBufferSize;
     if (bytes > limit) throw new OutOfMemoryError(bytes, `webgpu (the device's maxBufferSize is ${limit} bytes)`);
+    // every storage buffer is bound whole by some kernel: larger than this, no shader could read it
+    const bind = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > bind) throw new OutOfMemoryError(bytes, `webgpu (one tensor is bound whole, and the device's maxStorageBufferBindingSize is ${bind} bytes)`);
     if (bytes < OOM_SCOPE_BYTES) return this.#pool.acquire(bytes);
     this.device.pushErrorScope('out-of-memory');
     const s = this.#pool.acquire(bytes);

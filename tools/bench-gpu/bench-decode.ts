@@ -1,0 +1,233 @@
+/**
+ * Decode and prefill speed of Llama-shaped models on the engine's WebGPU backend (Dawn under Node, GPU machine),
+ * against the bandwidth bound measured in the same run. Weights are random (the speed of a GEMV does not depend
+ * on the values) in the packed int4 / int8 g32 layout for every projection and for lm_head (quantized like a
+ * GGUF's output.weight, also for tied models); embeddings and norms are f32. Decode = one token per step through
+ * the KV cache, argmax on the GPU and only the token id read back — what generation does.
+ *
+ *   node tools/bench-gpu/build.mjs && bash .gpu/device.sh node tools/bench-gpu/dist/bench-decode.mjs --out $OUT/gpu-decode.json
+ * Flags: --models tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b  --bits 4,8  --prompt 128  --tokens 64
+ */
+import { writeFileSync } from 'node:fs';
+import { create, globals } from 'webgpu';
+import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
+import { copyKernel } from '../../engine/backends/webgpu/kernels/copy.wgsl.js';
+import { parseModelConfig, type LlamaConfig } from '../../engine/formats/config.js';
+import { LlamaModel } from '../../engine/models/llama/llama.js';
+import type { PackedWeightData, WeightStore } from '../../engine/models/weights.js';
+import { f16Words, wordsPerRow, type QuantBits } from '../../engine/quant/layout.js';
+import { f32ToF16 } from '../../engine/tensor/dtype.js';
+
+Object.assign(globalThis, globals);
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
+const stage = (what: string): void => void process.stderr.write(`[decode ${(performance.now() / 1000).toFixed(1)} s] ${what}\n`);
+
+/** Hugging Face config.json fields of each shape (rope scaling left out: it changes no byte moved). */
+const SHAPES: Record<string, Record<string, unknown>> = {
+  tiny: { model_type: 'llama', hidden_size: 256, intermediate_size: 512, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 32, vocab_size: 4096, max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true },
+  'smollm2-135m': { model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, head_dim: 64, vocab_size: 49152, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true },
+  'llama-3.2-1b': { model_type: 'llama', hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, vocab_size: 128256, max_position_embeddings: 131072, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: true },
+  'llama-3.1-8b': { model_type: 'llama', hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 128, vocab_size: 128256, max_position_embeddings: 131072, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: false },
+};
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Random weights by Hugging Face name; one host array per distinct packed shape (each upload is its own GPU buffer). */
+class RandomStore implements WeightStore {
+  #shapes = new Map<string, number[]>();
+  #packedCache = new Map<string, PackedWeightData>();
+  constructor(c: LlamaConfig, private readonly bits: QuantBits) {
+    const d = c.hiddenSize;
+    const q = c.numAttentionHeads * c.headDim;
+    const kv = c.numKeyValueHeads * c.headDim;
+    this.#shapes.set('model.embed_tokens.weight', [c.vocabSize, d]);
+    this.#shapes.set('model.norm.weight', [d]);
+    this.#shapes.set('lm_head.weight', [c.vocabSize, d]);
+    for (let i = 0; i < c.numHiddenLayers; i++) {
+      const p = `model.layers.${i}.`;
+      this.#shapes.set(`${p}input_layernorm.weight`, [d]);
+      this.#shapes.set(`${p}post_attention_layernorm.weight`, [d]);
+      this.#shapes.set(`${p}self_attn.q_proj.weight`, [q, d]);
+      this.#shapes.set(`${p}self_attn.k_proj.weight`, [kv, d]);
+      this.#shapes.set(`${p}self_attn.v_proj.weight`, [kv, d]);
+      this.#shapes.set(`${p}self_attn.o_proj.weight`, [d, q]);
+      this.#shapes.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, d]);
+      this.#shapes.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, d]);
+      this.#shapes.set(`${p}mlp.down_proj.weight`, [d, c.intermediateSize]);
+    }
+  }
+  has(name: string): boolean { return this.#shapes.has(name); }
+  shape(name: string): readonly number[] { return this.#shapes.get(name)!; }
+  f32(name: string): Float32Array {
+    const n = this.shape(name).reduce((a, b) => a * b, 1);
+    const out = new Float32Array(n);
+    const r = rng(n);
+    const isNorm = name.endsWith('norm.weight');
+    // a 4096-value random pattern tiled: fast for 10⁸ values, and just as good for timing
+    const pat = Float32Array.from({ length: 4096 }, () => (isNorm ? 0.9 + 0.2 * r() : (r() - 0.5) * 0.1));
+    for (let i = 0; i < n; i += 4096) out.set(i + 4096 <= n ? pat : pat.subarray(0, n - i), i);
+    return out;
+  }
+  packed(name: string): PackedWeightData | null {
+    if (name.endsWith('norm.weight') || name === 'model.embed_tokens.weight') return null;
+    const [n, k] = this.shape(name) as [number, number];
+    const key = `${n}x${k}`;
+    let p = this.#packedCache.get(key);
+    if (!p) {
+      const r = rng(n * 31 + k);
+      const data = new Uint32Array(n * wordsPerRow(k, this.bits));
+      for (let i = 0; i < data.length; i++) data[i] = (r() * 2 ** 32) >>> 0;
+      const groups = (n * k) / 32;
+      const scales = new Uint32Array(f16Words(groups));
+      const h = f32ToF16(0.02 / (1 << (this.bits - 1)));
+      scales.fill(h | (h << 16));
+      p = { shape: [n, k], format: { bits: this.bits, groupSize: 32, symmetric: true }, data, scales, mins: null };
+      this.#packedCache.set(key, p);
+    }
+    return p;
+  }
+}
+
+async function copyGbps(b: WebGPUBackend): Promise<number> {
+  const device = b.device;
+  const bytes = 512 * 2 ** 20;
+  const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
+  const dst = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
+  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, new Uint32Array([bytes / 16, 0, 0, 0]));
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: copyKernel().code }), entryPoint: 'main' } });
+  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [params, src, dst].map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const run = async (n: number): Promise<number> => {
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bind);
+    for (let r = 0; r < n; r++) pass.dispatchWorkgroups(65535);
+    pass.end();
+    const t0 = performance.now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return (performance.now() - t0) / 1000;
+  };
+  await run(20);
+  const s = await run(40);
+  for (const x of [src, dst, params]) x.destroy();
+  return (2 * bytes * 40) / s / 1e9;
+}
+
+interface DecodeResult {
+  model: string; bits: number; params: number; weightBytes: number;
+  prefillTokens: number; prefillMs: number; prefillTokPerS: number;
+  decodeTokens: number; decodeMsPerToken: number; decodeTokPerS: number;
+  bytesPerToken: number; boundTokPerS: number; pctOfBound: number;
+  dispatchesPerToken: number; submitsPerToken: number;
+  /** Wall ms per decode step spent recording (JS + Dawn encoding), the rest waiting for the GPU and the readback. */
+  recordMsPerToken: number;
+}
+
+async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: number): Promise<DecodeResult> {
+  const config = parseModelConfig({ architectures: ['LlamaForCausalLM'], ...SHAPES[name] }) as LlamaConfig;
+  const promptLen = Number(arg('--prompt', '128'));
+  const steps = Number(arg('--tokens', '64'));
+  stage(`${name} q${bits}: weights`);
+  const model = new LlamaModel(b, config, new RandomStore(config, bits), { maxSequence: promptLen + steps + 8 });
+  await b.sync();
+  const mem = model.memory();
+  const prompt = Int32Array.from({ length: promptLen }, (_, i) => (i * 7919) % config.vocabSize);
+  let recordMs = 0;
+  const greedy = async (run: () => ReturnType<LlamaModel['forward']>): Promise<number> => {
+    const r0 = performance.now();
+    const logits = run();
+    const id = b.argmax(logits);
+    logits.dispose();
+    recordMs += performance.now() - r0;
+    const v = (await b.download(id)) as Int32Array;
+    id.dispose();
+    return v[0]!;
+  };
+  // warm-up (pipelines compiled, pool filled), then the timed prefill and decode
+  stage(`${name} q${bits}: warm-up`);
+  let tok = await greedy(() => model.forward(prompt));
+  for (let i = 0; i < 4; i++) tok = await greedy(() => model.forward(Int32Array.of(tok)));
+  model.resetCache();
+  stage(`${name} q${bits}: prefill ${promptLen}`);
+  const t0 = performance.now();
+  tok = await greedy(() => model.forward(prompt));
+  const prefillMs = performance.now() - t0;
+  stage(`${name} q${bits}: decode ${steps}`);
+  const s0 = b.stats();
+  const t1 = performance.now();
+  recordMs = 0;
+  for (let i = 0; i < steps; i++) tok = await greedy(() => model.forward(Int32Array.of(tok)));
+  const decodeMs = performance.now() - t1;
+  const s1 = b.stats();
+  // bytes one decode step must read: every weight (f32 embeddings: one row) and the KV cache up to the mean position
+  const c = config;
+  const embedBytes = c.vocabSize * c.hiddenSize * 4;
+  const meanPos = promptLen + steps / 2;
+  const kvBytes = 2 * c.numHiddenLayers * c.numKeyValueHeads * c.headDim * meanPos * 4;
+  const bytesPerToken = mem.weightBytes - embedBytes + c.hiddenSize * 4 + kvBytes;
+  const boundTokPerS = (copy * 1e9) / bytesPerToken;
+  const decodeTokPerS = (1000 * steps) / decodeMs;
+  const params = c.numHiddenLayers * (c.hiddenSize * (2 * c.numAttentionHeads * c.headDim + 2 * c.numKeyValueHeads * c.headDim) + 3 * c.hiddenSize * c.intermediateSize) + c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
+  model.dispose();
+  await b.sync();
+  // a validation error leaves the GPU idle while the clock runs: such a figure is no figure
+  const errors = b.gpuErrors();
+  if (errors.length > 0) throw new Error(`GPU errors during the run, figures discarded: ${errors[0]!.slice(0, 300)}`);
+  return {
+    model: name, bits, params, weightBytes: mem.weightBytes,
+    prefillTokens: promptLen, prefillMs, prefillTokPerS: (1000 * promptLen) / prefillMs,
+    decodeTokens: steps, decodeMsPerToken: decodeMs / steps, decodeTokPerS,
+    bytesPerToken, boundTokPerS, pctOfBound: (100 * decodeTokPerS) / boundTokPerS,
+    dispatchesPerToken: (s1.dispatches - s0.dispatches) / steps, submitsPerToken: (s1.submits - s0.submits) / steps,
+    recordMsPerToken: recordMs / steps,
+  };
+}
+
+let gpu: GPU;
+try {
+  gpu = create(['disable-dawn-features=timestamp_quantization,lazy_clear_resource_on_first_use']);
+} catch {
+  gpu = create([]);
+}
+const b = await createWebGPUBackendInternal({ gpu, powerPreference: 'high-performance' });
+stage('copy bandwidth');
+const copy = await copyGbps(b);
+console.log(`copy ${copy.toFixed(0)} GB/s`);
+const results: DecodeResult[] = [];
+for (const name of arg('--models', 'tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b').split(',')) {
+  for (const bits of arg('--bits', '4,8').split(',').map(Number) as QuantBits[]) {
+    try {
+      const r = await bench(b, name, bits, copy);
+      results.push(r);
+      console.log(`${name} q${bits}: decode ${r.decodeTokPerS.toFixed(1)} tok/s (${r.decodeMsPerToken.toFixed(2)} ms; bound ${r.boundTokPerS.toFixed(0)} tok/s, ${r.pctOfBound.toFixed(1)} %), prefill ${r.prefillTokPerS.toFixed(0)} tok/s; ${r.dispatchesPerToken} dispatches, ${r.submitsPerToken} submits per token, ${r.recordMsPerToken.toFixed(2)} ms of each step recording`);
+    } catch (e) {
+      console.log(`${name} q${bits}: failed: ${(e as Error).message}`);
+    }
+  }
+}
+console.log('\n| model | weights | decode tok/s | bound tok/s | % of bound | prefill tok/s | dispatches/token |');
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+for (const r of results) console.log(`| ${r.model} q${r.bits} | ${(r.weightBytes / 1e9).toFixed(2)} GB | ${r.decodeTokPerS.toFixed(1)} | ${r.boundTokPerS.toFixed(0)} | ${r.pctOfBound.toFixed(1)} % | ${r.prefillTokPerS.toFixed(0)} | ${r.dispatchesPerToken} |`);
+const out = arg('--out', '');
+if (out) {
+  writeFileSync(out, `${JSON.stringify({
+    date: new Date().toISOString(), machine: { vendor: b.adapterInfo?.vendor, description: b.adapterInfo?.description }, copyGbps: copy,
+    method: 'Random packed int4/int8 g32 symmetric weights for every projection and lm_head, f32 embeddings and norms. Prefill: one forward of the prompt, argmax of the last row read back. Decode: steps of one token through the KV cache, argmax on the GPU, the id read back each step (wall time). Bound: copy GB/s / bytes a step must read (weights except the f32 embedding table, one embedding row, K and V up to the mean position).',
+    shapes: SHAPES, prompt: Number(arg('--prompt', '128')), tokens: Number(arg('--tokens', '64')),
+    results, stats: b.stats(), gpuErrors: b.gpuErrors(),
+  }, null, 2)}\n`);
+}
+b.dispose();
+void gpu;
