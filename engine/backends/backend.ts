@@ -36,6 +36,12 @@ export interface RopeOptions {
   style?: 'half' | 'interleaved';
   /** Linear position scaling factor (positions divided by it); default 1. */
   scale?: number;
+  /**
+   * Inverse frequency of each rotary pair (rotaryDim / 2 values, radians per position), replacing θ^(−2p/rd):
+   * how models apply frequency-dependent rope scaling such as Llama 3's (engine/models/rope-scaling.ts). The
+   * same array object should be passed on every call (backends cache what they derive from it).
+   */
+  invFreq?: Float64Array;
 }
 
 export interface AttentionOptions {

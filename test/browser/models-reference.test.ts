@@ -102,6 +102,8 @@ function checkLm(label: string, src: () => string, backend: BackendName, ref: ()
 for (const backend of BACKENDS) {
   checkLm('tiny-llama (safetensors)', () => abs('/models/tiny-llama/'), backend, () => fixture<LmReference>('tiny-llama'), (r) => r.prompts, { logits16: true });
   checkLm('tiny-gpt2', () => abs('/models/tiny-gpt2/'), backend, () => fixture<LmReference>('tiny-gpt2'), (r) => r.prompts, { logits16: true });
+  // Llama-3 rope scaling (original context 16 positions): the prompt and its continuation run far past it
+  checkLm('tiny-llama3-rope (llama3 rope_scaling)', () => abs('/test/fixtures/models/tiny-llama3-rope/'), backend, () => fixture<LmReference>('tiny-llama3-rope'), (r) => r.prompts, { logits16: true });
 }
 for (const backend of ['cpu', 'wasm', 'webgpu'] as BackendName[]) {
   for (const q of ['q8_0', 'q4_0'] as const) {

@@ -5,6 +5,7 @@ import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
 import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
+import { ropeFrequencies } from '../rope.js';
 import * as k from './kernels.js';
 import { geluErf, geluTanh, silu } from './special.js';
 
@@ -244,7 +245,7 @@ export class CpuBackend implements Backend {
     if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale ${scale} must be > 0`);
     if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
     const out = this.#alloc(x.shape, 'f32');
-    k.rope(xv, this.#data(out) as Float32Array, t, h, dh, opts.pos0, opts.theta, rotaryDim, style === 'interleaved', scale);
+    k.rope(xv, this.#data(out) as Float32Array, t, h, dh, opts.pos0, ropeFrequencies(opts, rotaryDim), rotaryDim, style === 'interleaved');
     return out;
   }
 

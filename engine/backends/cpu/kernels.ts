@@ -216,16 +216,16 @@ export function map(x: Float32Array, out: Float32Array, f: (v: number) => number
  */
 export function rope(
   x: Float32Array, out: Float32Array, t: number, h: number, dh: number,
-  pos0: number, theta: number, rotaryDim: number, interleaved: boolean, scale: number,
+  pos0: number, freqs: Float64Array, rotaryDim: number, interleaved: boolean,
 ): void {
   const pairs = rotaryDim / 2;
   const cos = new Float64Array(pairs);
   const sin = new Float64Array(pairs);
   out.set(x);
   for (let ti = 0; ti < t; ti++) {
-    const pos = (pos0 + ti) / scale;
+    const pos = pos0 + ti;
     for (let p = 0; p < pairs; p++) {
-      const angle = pos * theta ** (-(2 * p) / rotaryDim);
+      const angle = pos * freqs[p]!;
       cos[p] = Math.cos(angle);
       sin[p] = Math.sin(angle);
     }

@@ -1,4 +1,5 @@
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
+import { ropeFrequencies } from '../rope.js';
 import type { DeviceLostError } from '../../errors.js';
 import { DisposedError, DTypeError, InvalidArgumentError, ShapeError } from '../../errors.js';
 import { BYTES_PER_ELEMENT, dtypeOf, typedArrayFor, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
@@ -507,11 +508,12 @@ export class WasmBackend implements Backend {
     if (out.size === 0) return out;
     // cos [T, rd/2] then sin [T, rd/2], angles in f64 then rounded once
     const half = rd / 2;
+    const freqs = ropeFrequencies(opts, rd);
     const table = new Float32Array(2 * T * half);
     for (let t = 0; t < T; t++) {
-      const pos = (opts.pos0 + t) / scale;
+      const pos = opts.pos0 + t;
       for (let i = 0; i < half; i++) {
-        const ang = pos * Math.pow(opts.theta, (-2 * i) / rd);
+        const ang = pos * freqs[i]!;
         table[t * half + i] = Math.cos(ang);
         table[T * half + t * half + i] = Math.sin(ang);
       }

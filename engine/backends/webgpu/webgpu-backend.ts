@@ -5,6 +5,7 @@ import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
 import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
+import { ropeFrequencies } from '../rope.js';
 import { BufferPool, STORAGE_USAGE, type GPUStorage } from './buffer-pool.js';
 import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
 import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
@@ -90,6 +91,9 @@ export class WebGPUBackend implements Backend {
   #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
   #bindGroups = new Map<string, GPUBindGroup>();
   #ropeTables = new Map<string, GPUStorage>();
+  /** Ids of the invFreq arrays models pass to rope, for the rope table cache keys. */
+  #invFreqIds = new WeakMap<Float64Array, number>();
+  #invFreqNext = 1;
   /**
    * The last activation vector quantized for qmatvec, kept while consecutive GEMVs read the same x (Q, K and V;
    * gate and up — each through its own reshaped view of one storage). A storage's values change only when it
@@ -418,7 +422,7 @@ export class WebGPUBackend implements Backend {
     if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
     const out = this.#alloc(x.shape, 'f32');
     const params = [t, h, dh, rotaryDim, opts.pos0, style === 'interleaved' ? 1 : 0];
-    const freqs = this.#ropeFrequencies(opts.theta, rotaryDim, scale);
+    const freqs = this.#ropeFrequencies(opts, rotaryDim);
     this.#run('rope', ropeKernel, [sx, freqs, out.storage as GPUStorage], params, null, Math.ceil((t * h * dh) / 256));
     return out;
   }
@@ -683,15 +687,22 @@ export class WebGPUBackend implements Backend {
   }
 
   /** f [rd/2, 2]: θ^(−2p/rd) / (2π · scale) as c1 (12 significant bits) + c2, cached per (θ, rd, scale). */
-  #ropeFrequencies(theta: number, rd: number, scale: number): GPUStorage {
-    const key = `${theta}:${rd}:${scale}`;
+  #ropeFrequencies(opts: RopeOptions, rd: number): GPUStorage {
+    const scale = opts.scale ?? 1;
+    let key = `${opts.theta}:${rd}:${scale}`;
+    if (opts.invFreq) {
+      let id = this.#invFreqIds.get(opts.invFreq);
+      if (id === undefined) this.#invFreqIds.set(opts.invFreq, (id = this.#invFreqNext++));
+      key = `inv${id}:${rd}:${scale}`;
+    }
     const hit = this.#ropeTables.get(key);
     if (hit) return hit;
+    const freqs = ropeFrequencies(opts, rd);
     const pairs = Math.max(1, rd / 2);
     const table = new Float32Array(pairs * 2);
     const bits = new Uint32Array(table.buffer);
     for (let p = 0; p < rd / 2; p++) {
-      const f = theta ** (-(2 * p) / rd) / (2 * Math.PI * scale);
+      const f = freqs[p]! / (2 * Math.PI);
       table[2 * p] = f;
       bits[2 * p]! &= 0xfffff000;
       table[2 * p + 1] = f - table[2 * p]!;

@@ -3,6 +3,7 @@ import { InvalidArgumentError, ShapeError } from '../../errors.js';
 import type { LlamaConfig } from '../../formats/config.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { CausalLM, ForwardOptions } from '../model.js';
+import { ropePlan, type RopePlan } from '../rope-scaling.js';
 import { addBias, disposeLinear, free, linear, linearBytes, reshapeOwned, uploadF32, uploadLinear, type LinearWeight, type WeightStore } from '../weights.js';
 
 interface LlamaLayer {
@@ -44,15 +45,14 @@ export class LlamaModel implements CausalLM {
   #lmHead: LinearWeight;
   #tied: boolean;
   #position = 0;
+  #rope: RopePlan;
 
   constructor(backend: Backend, config: LlamaConfig, store: WeightStore, options: LlamaOptions = {}) {
     this.backend = backend;
     this.config = config;
     this.maxSequence = Math.min(options.maxSequence ?? 2048, config.maxPositionEmbeddings);
     const c = config;
-    if (c.ropeScaling && !['linear', 'default'].includes(c.ropeScaling.type)) {
-      throw new InvalidArgumentError(`rope_scaling type "${c.ropeScaling.type}" is not supported yet; only linear scaling is. The model would give wrong results, so it is not loaded.`);
-    }
+    this.#rope = ropePlan(c.ropeScaling, c.ropeTheta, c.headDim);
     const d = c.hiddenSize;
     const qDim = c.numAttentionHeads * c.headDim;
     const kvDim = c.numKeyValueHeads * c.headDim;
@@ -98,8 +98,7 @@ export class LlamaModel implements CausalLM {
     if (t === 0) throw new InvalidArgumentError('forward() needs at least one token.');
     const pos0 = this.#position;
     if (pos0 + t > this.maxSequence) throw new ShapeError('forward', `${pos0} cached + ${t} new tokens exceed the KV cache of ${this.maxSequence} positions; reset the cache or load with a larger maxSequence.`);
-    const ropeScale = c.ropeScaling?.type === 'linear' ? c.ropeScaling.factor ?? 1 : 1;
-    const rope = { pos0, theta: c.ropeTheta, rotaryDim: c.headDim, style: 'half' as const, scale: ropeScale };
+    const rope = { pos0, theta: c.ropeTheta, rotaryDim: c.headDim, style: 'half' as const, scale: this.#rope.scale, invFreq: this.#rope.invFreq };
     const idsT = b.upload(ids, [t], 'i32');
     // x [T, D]
     let x = b.embedding(this.#embed, idsT);
