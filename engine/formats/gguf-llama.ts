@@ -80,6 +80,12 @@ export function ggufLlamaConfig(h: GgufHeader): LlamaConfig {
     const orig = ggufNumber(h, k('rope.scaling.original_context_length'), 0) || undefined;
     ropeScaling = { type: scalingType, factor, lowFreqFactor: undefined, highFreqFactor: undefined, originalMaxPositionEmbeddings: orig, raw: {} };
   }
+  // llama.cpp stores Llama 3.1+ rope scaling as per-pair frequency factors in a rope_freqs tensor, with no
+  // scaling keys: name it so that the model refuses it (engine/models/rope-scaling.ts) instead of running
+  // unscaled, which is wrong past the original context
+  if (h.byName.has('rope_freqs.weight')) {
+    ropeScaling = { type: 'rope_freqs', factor: undefined, lowFreqFactor: undefined, highFreqFactor: undefined, originalMaxPositionEmbeddings: undefined, raw: {} };
+  }
   const eos = tokenId(h, 'tokenizer.ggml.eos_token_id');
   const hasQBias = h.byName.has('blk.0.attn_q.bias');
   return {

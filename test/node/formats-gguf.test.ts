@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FormatError } from '../../engine/errors.js';
+import { FormatError, InvalidArgumentError } from '../../engine/errors.js';
+import { ropePlan } from '../../engine/models/rope-scaling.js';
 import { GgmlType, parseGguf, tryParseGgufHeader } from '../../engine/formats/gguf.js';
 import {
   dequantizeGgufTensor, dequantizeQ4_0, dequantizeQ4_K, dequantizeQ6_K, dequantizeQ8_0, llamaRopeRowOrder, repackGgufTensor, repackQ4_0, repackQ8_0,
@@ -368,6 +369,14 @@ test('GGUF llama: config from llama.* keys, HF names, q/k rows un-permuted (f32 
     ],
     tensors: [{ name: 'blk.0.attn_q.weight', dims: [k, heads * headDim], type: GgmlType.F32, data: f32Bytes(wq) }],
   });
+  // Llama 3.1+ GGUFs carry rope scaling as a rope_freqs tensor: reported as such, and the model refuses it
+  const l3 = ggufLlamaConfig(parseGguf(writeGguf({
+    metadata: [['general.architecture', { t: 'str', v: 'llama' }], ['llama.block_count', { t: 'u32', v: 1 }], ['llama.embedding_length', { t: 'u32', v: hidden }],
+      ['llama.feed_forward_length', { t: 'u32', v: 128 }], ['llama.attention.head_count', { t: 'u32', v: heads }], ['llama.vocab_size', { t: 'u32', v: 100 }]],
+    tensors: [{ name: 'rope_freqs.weight', dims: [headDim / 2], type: GgmlType.F32, data: f32Bytes(new Float32Array(headDim / 2).fill(1)) }],
+  })));
+  assert.equal(l3.ropeScaling?.type, 'rope_freqs');
+  assert.throws(() => ropePlan(l3.ropeScaling, l3.ropeTheta, l3.headDim), (e: unknown) => e instanceof InvalidArgumentError && /"rope_freqs" is not supported/.test((e as Error).message));
   const qwen = parseGguf(qwenFile);
   const qc = ggufLlamaConfig(qwen);
   assert.equal(qc.modelType, 'qwen2');

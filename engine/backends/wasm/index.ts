@@ -14,8 +14,7 @@ export interface WasmBackendOptions {
   /**
    * Threads for the kernels (default 1: every op runs eagerly on the calling thread). More than 1 starts
    * a SharedArrayBuffer worker pool where one can run (cross-origin isolated pages, Node); elsewhere it
-   * falls back to 1. Opt-in for now: under Node 20 the pool hangs intermittently unless V8 runs without
-   * Liftoff (see test/node/wasm-threads.test.ts).
+   * falls back to 1.
    */
   threads?: number;
   /** Upper bound of the wasm memory in bytes (default and maximum 4 GiB). */
