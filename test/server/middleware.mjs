@@ -378,7 +378,17 @@ async function loaderMiddleware(ctx, next) {
   }
 }
 
-export const testServerMiddleware = [loaderMiddleware];
+/**
+ * Every test page is cross-origin isolated, as a page serving accel should be (tools/serve.mjs does the same):
+ * SharedArrayBuffer and so the wasm worker pool are available there. Only same-origin resources are loaded.
+ */
+async function isolationHeaders(ctx, next) {
+  ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
+  ctx.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  return next();
+}
+
+export const testServerMiddleware = [isolationHeaders, loaderMiddleware];
 
 /** Standalone server for Node tests; resolves with its origin and a close function. */
 export async function createLoaderTestServer() {
