@@ -28,14 +28,26 @@ describe('wasm backend', () => {
     }
   });
 
-  it('is single-threaded and eager in a page that is not cross-origin isolated', async () => {
+  it('is single-threaded and eager unless threads are asked for, and in a page that is not cross-origin isolated', async () => {
     const be = await createWasmBackend();
     try {
-      expect(globalThis.crossOriginIsolated).to.not.equal(true);
       expect((be as unknown as { threads: number }).threads).to.equal(1);
     } finally {
       be.dispose();
     }
+    // the test pages are isolated (COOP/COEP): hide that to see the fallback a plain page gets
+    const own = Object.getOwnPropertyDescriptor(globalThis, 'crossOriginIsolated');
+    Object.defineProperty(globalThis, 'crossOriginIsolated', { value: false, configurable: true });
+    try {
+      expect(globalThis.crossOriginIsolated).to.equal(false);
+      const plain = await createWasmBackend({ threads: 4 });
+      expect((plain as unknown as { threads: number }).threads).to.equal(1);
+      plain.dispose();
+    } finally {
+      if (own) Object.defineProperty(globalThis, 'crossOriginIsolated', own);
+      else delete (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+    }
+    expect(globalThis.crossOriginIsolated).to.equal(true);
   });
 
   it('reuses heap blocks: a steady loop of ops creates no new blocks and holds no more memory', async () => {

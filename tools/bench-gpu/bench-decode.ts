@@ -9,7 +9,8 @@
  * Flags: --models tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b  --bits 4,8  --prompt 128  --tokens 64
  */
 import { writeFileSync } from 'node:fs';
-import { create, globals } from 'webgpu';
+import { globals } from 'webgpu';
+import { benchGpu, rng } from './common.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
 import { copyKernel } from '../../engine/backends/webgpu/kernels/copy.wgsl.js';
 import { parseModelConfig, type LlamaConfig } from '../../engine/formats/config.js';
@@ -32,15 +33,6 @@ const SHAPES: Record<string, Record<string, unknown>> = {
   'llama-3.1-8b': { model_type: 'llama', hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 128, vocab_size: 128256, max_position_embeddings: 131072, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: false },
 };
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random weights by Hugging Face name; one host array per distinct packed shape (each upload is its own GPU buffer). */
 class RandomStore implements WeightStore {
@@ -195,12 +187,7 @@ async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: numb
   };
 }
 
-let gpu: GPU;
-try {
-  gpu = create(['disable-dawn-features=timestamp_quantization,lazy_clear_resource_on_first_use']);
-} catch {
-  gpu = create([]);
-}
+const gpu = benchGpu();
 const b = await createWebGPUBackendInternal({ gpu, powerPreference: 'high-performance' });
 stage('copy bandwidth');
 const copy = await copyGbps(b);

@@ -9,7 +9,8 @@
  * Run (GPU machine): bash .gpu/device.sh node tools/bench-gpu/dist/bench-kernels.mjs --out $OUT/gpu-kernels.json
  */
 import { writeFileSync } from 'node:fs';
-import { create, globals } from 'webgpu';
+import { globals } from 'webgpu';
+import { benchGpu, rng, timedPass } from './common.js';
 import { CpuBackend } from '../../engine/backends/cpu/cpu-backend.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
 import { copyKernel } from '../../engine/backends/webgpu/kernels/copy.wgsl.js';
@@ -30,15 +31,6 @@ const quick = args.includes('--quick');
 /** Progress on stderr (unbuffered): a native crash in the driver or Dawn then still shows how far the run got. */
 const stage = (what: string): void => void process.stderr.write(`[bench ${(performance.now() / 1000).toFixed(1)} s] ${what}\n`);
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomF32(n: number, seed: number): Float32Array {
   const r = rng(seed);
@@ -191,29 +183,15 @@ async function gpuTime(device: GPUDevice, def: KernelDef, rowsPerGroup: number, 
   });
   const count = Math.ceil(n / rowsPerGroup);
   const gx = Math.min(count, 65535);
-  const qs = device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
   // warm-up pass (clocks, caches of x, and for 'independent' the first 8 outputs) then the timed pass
-  const warm = enc.beginComputePass();
-  warm.setPipeline(pipeline);
-  for (let r = 0; r < 8; r++) { warm.setBindGroup(0, group(mode === 'serial' ? r : reps + r)); warm.dispatchWorkgroups(gx, Math.ceil(count / gx)); }
-  warm.end();
-  const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
-  pass.setPipeline(pipeline);
-  for (let r = 0; r < reps; r++) { pass.setBindGroup(0, group(r)); pass.dispatchWorkgroups(gx, Math.ceil(count / gx)); }
-  pass.end();
-  enc.resolveQuerySet(qs, 0, 2, resolve, 0);
-  enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
-  device.queue.submit([enc.finish()]);
-  await read.mapAsync(GPUMapMode.READ);
-  const t = new BigUint64Array(read.getMappedRange().slice(0));
-  read.unmap();
-  for (const o of [params, resolve, read, ...outs]) o.destroy();
-  qs.destroy();
-  const ns = Number(t[1]! - t[0]!);
-  return ns > 0 ? ns / 1000 / reps : undefined;
+  const us = await timedPass(device, pipeline, reps, group, [gx, Math.ceil(count / gx)], (enc) => {
+    const warm = enc.beginComputePass();
+    warm.setPipeline(pipeline);
+    for (let r = 0; r < 8; r++) { warm.setBindGroup(0, group(mode === 'serial' ? r : reps + r)); warm.dispatchWorkgroups(gx, Math.ceil(count / gx)); }
+    warm.end();
+  });
+  for (const o of [params, ...outs]) o.destroy();
+  return us > 0 ? us : undefined;
 }
 
 /** Wall µs per op: batches of ops recorded and submitted while the GPU runs the previous batch, then one wait. */
@@ -350,12 +328,7 @@ async function matmul(b: WebGPUBackend, cpu: CpuBackend, size: number): Promise<
 stage('create backend');
 // held for the whole run: Dawn's Node binding crashes if GC collects the instance while work is pending
 // timestamps unquantized (Dawn rounds them to 100 µs by default, longer than one GEMV)
-let gpu: GPU;
-try {
-  gpu = create(['disable-dawn-features=timestamp_quantization,lazy_clear_resource_on_first_use']);
-} catch {
-  gpu = create([]);
-}
+const gpu = benchGpu();
 const b = await createWebGPUBackendInternal({ gpu, powerPreference: 'high-performance' });
 const cpu = new CpuBackend();
 const info = b.adapterInfo;

@@ -7,7 +7,8 @@
  *   - the engine's kernels, given by the caller as (name, KernelDef, bindings).
  * Run: node tools/bench-gpu/build.mjs && bash .gpu/device.sh node tools/bench-gpu/dist/gemv-lab.mjs
  */
-import { create, globals } from 'webgpu';
+import { globals } from 'webgpu';
+import { benchGpu, rng, timedPass } from './common.js';
 
 Object.assign(globalThis, globals);
 
@@ -47,12 +48,7 @@ export async function labRun(device: GPUDevice, k: LabKernel, out: GPUBuffer, by
 let keepGpu: GPU | undefined;
 
 export async function labDevice(): Promise<{ device: GPUDevice; gpu: GPU; adapter: GPUAdapter }> {
-  let gpu: GPU;
-  try {
-    gpu = create(['disable-dawn-features=timestamp_quantization,lazy_clear_resource_on_first_use']);
-  } catch {
-    gpu = create([]);
-  }
+  const gpu = benchGpu();
   keepGpu = gpu;
   const adapter = (await gpu.requestAdapter({ powerPreference: 'high-performance' }))!;
   const want: GPUFeatureName[] = ['timestamp-query', 'subgroups', 'shader-f16'].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
@@ -78,9 +74,6 @@ export async function labTime(device: GPUDevice, k: LabKernel, mode: 'serial' | 
     layout: pipeline.getBindGroupLayout(0),
     entries: k.bind(r, outs[r % outs.length]!).map((buffer, j) => ({ binding: j, resource: { buffer } })),
   }));
-  const qs = device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   // clocks drop while the CPU works between measurements: ~50 ms of this kernel first, then the best of 3 passes
   const spin = async (): Promise<void> => {
     const t0 = performance.now();
@@ -96,22 +89,8 @@ export async function labTime(device: GPUDevice, k: LabKernel, mode: 'serial' | 
   };
   await spin();
   let best = Infinity;
-  for (let trial = 0; trial < 3; trial++) {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
-    pass.setPipeline(pipeline);
-    for (let r = 0; r < reps; r++) { pass.setBindGroup(0, groups[r]!); pass.dispatchWorkgroups(...k.workgroups); }
-    pass.end();
-    enc.resolveQuerySet(qs, 0, 2, resolve, 0);
-    enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
-    device.queue.submit([enc.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const t = new BigUint64Array(read.getMappedRange().slice(0));
-    read.unmap();
-    best = Math.min(best, Number(t[1]! - t[0]!) / 1000 / reps);
-  }
-  for (const o of [resolve, read, ...outs]) o.destroy();
-  qs.destroy();
+  for (let trial = 0; trial < 3; trial++) best = Math.min(best, await timedPass(device, pipeline, reps, (r) => groups[r]!, k.workgroups));
+  for (const o of outs) o.destroy();
   return best;
 }
 
@@ -188,15 +167,6 @@ import { q8DefaultShape, qmatvecQ8Kernel, quantizeActivationsKernel, q8RowsPerGr
 import { f16ToF32, f32ToF16 } from '../../engine/tensor/dtype.js';
 import { readCode, wordsPerRow } from '../../engine/quant/layout.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : null;
