@@ -1,4 +1,5 @@
 import type { KernelDef } from '../kernel-def.js';
+import { gemvSplit } from './qmatvec.wgsl.js';
 
 /**
  * Quantized GEMV on int8 activations: the activation vector is quantized once per call to int8 per block of
@@ -191,23 +192,10 @@ struct P { n: u32, k: u32, gpb: u32, asym: u32 }
 ${s.subgroup ? '' : `var<workgroup> red: array<f32, ${slots * rows * (tpr + 1)}>;`}
 @compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let NB = p.k / 32u;
-  let gsh = countTrailingZeros(p.gpb);
-  let GPR = NB >> gsh;
-  let grp = wid.x + wid.y * nwg.x;
-  let slot = lid / ${tpr}u;
-  let lane = lid % ${tpr}u;
-  let row0 = (grp * ${slots}u + slot) * ${rows}u;
-  ${R.map((r) => `let n${r} = min(row0 + ${r}u, p.n - 1u); var acc${r} = 0.0;`).join('\n  ')}
-  let turns = (NB + ${tpr * unroll - 1}u) / ${tpr * unroll}u;
-  for (var it = 0u; it < turns; it = it + 1u) {
-    let base = it * ${tpr * unroll}u + lane;
-    ${U.map((u) => `let bb${u} = base + ${u * tpr}u; let ok${u} = bb${u} < NB; let b${u} = min(bb${u}, NB - 1u);`).join('\n    ')}
-    ${wLoads}
+  ${gemvSplit({ tpr, rows, unroll, slots }, `${wLoads}
     ${U.map((u) => `let X${u}_0 = xq[${2 * planes}u * b${u}]; let X${u}_1 = xq[${2 * planes}u * b${u} + 1u];${planes === 2 ? ` let L${u}_0 = xq[4u * b${u} + 2u]; let L${u}_1 = xq[4u * b${u} + 3u];` : ''}
     let xd${u} = xd[b${u}]; let xs${u} = xd${u}.x; let sh${u} = i32(xd${u}.y); let sl${u} = i32(xd${u}.z); let xsum${u} = fma(xd${u}.z, ${1 / 254}, xd${u}.y);`).join('\n    ')}
-    ${math}
-  }
+    ${math}`)}
   ${reduce}
 }
 `,

@@ -29,6 +29,31 @@ export function qmatvecRowsPerGroup(s: QMatvecShape): number {
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * The work split of both quantized GEMVs (this file and qmatvec-q8.wgsl.ts), as WGSL for the body of main():
+ * `slots` row slots of `tpr` invocations a workgroup, `rows` consecutive rows a slot (n{r}, clamped to the last
+ * row; acc{r} their sums), each invocation taking K's blocks of 32 codes `unroll` at a time — block b{u}, clamped
+ * to the last one, with ok{u} false past the end — `turn` being the loads and math of one such turn. Defines NB
+ * (blocks a row), GPR (groups a row), gsh (log2 blocks a group), grp, slot, lane and row0.
+ */
+export function gemvSplit(s: { tpr: number; rows: number; unroll: number; slots: number }, turn: string): string {
+  const { tpr, rows, unroll, slots } = s;
+  return `let NB = p.k / 32u;
+  let gsh = countTrailingZeros(p.gpb);
+  let GPR = NB >> gsh;
+  let grp = wid.x + wid.y * nwg.x;
+  let slot = lid / ${tpr}u;
+  let lane = lid % ${tpr}u;
+  let row0 = (grp * ${slots}u + slot) * ${rows}u;
+  ${range(rows).map((r) => `let n${r} = min(row0 + ${r}u, p.n - 1u); var acc${r} = 0.0;`).join('\n  ')}
+  let turns = (NB + ${tpr * unroll - 1}u) / ${tpr * unroll}u;
+  for (var it = 0u; it < turns; it = it + 1u) {
+    let base = it * ${tpr * unroll}u + lane;
+    ${range(unroll).map((u) => `let bb${u} = base + ${u * tpr}u; let ok${u} = bb${u} < NB; let b${u} = min(bb${u}, NB - 1u);`).join('\n    ')}
+    ${turn}
+  }`;
+}
 const f = (v: number): string => (Number.isInteger(v) ? `${v}.0` : `${v}`);
 
 /** 2^23 + c as the f32 whose bits are 0x4b000000 | c: codes OR-ed into that mantissa are exact integers. */
@@ -122,7 +147,6 @@ export function qmatvecKernel(w: QMatvecWeights, s: QMatvecShape): KernelDef {
   const wDecl = w.bits === 4 || w.bits === 8 ? 'array<vec4<u32>>' : w.bits === 2 ? 'array<vec2<u32>>' : 'array<u32>';
   const U = range(unroll);
   const R = range(rows);
-  const unitLoads = U.map((u) => `let bb${u} = base + ${u * tpr}u; let ok${u} = bb${u} < NB; let b${u} = min(bb${u}, NB - 1u);`).join('\n    ');
   const wLoads = U.flatMap((u) => R.map((r) => loadUnit(w.bits, r, u))).join('\n    ');
   // f16 scale (and min) of each unit's group; two halves per word, group gi in word gi >> 1
   const half = (buf: string, r: number, u: number): string =>
@@ -197,23 +221,10 @@ struct P { n: u32, k: u32, gpb: u32, asym: u32 }
 ${shared}
 @compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${sg ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
-  let NB = p.k / 32u;
-  let gsh = countTrailingZeros(p.gpb);
-  let GPR = NB >> gsh;
-  let grp = wid.x + wid.y * nwg.x;
-  let slot = lid / ${tpr}u;
-  let lane = lid % ${tpr}u;
-  let row0 = (grp * ${g}u + slot) * ${rows}u;
-  ${R.map((r) => `let n${r} = min(row0 + ${r}u, p.n - 1u); var acc${r} = 0.0;`).join('\n  ')}
-  let turns = (NB + ${tpr * unroll - 1}u) / ${tpr * unroll}u;
-  for (var it = 0u; it < turns; it = it + 1u) {
-    let base = it * ${tpr * unroll}u + lane;
-    ${unitLoads}
-    ${wLoads}
+  ${gemvSplit({ tpr, rows, unroll, slots: g }, `${wLoads}
     ${sLoads}
     ${xLoads}
-    ${math}
-  }
+    ${math}`)}
   ${reduce}
 }
 `,
