@@ -1,11 +1,12 @@
 import { DisposedError, DTypeError, InvalidArgumentError, ShapeError, type DeviceLostError } from '../../errors.js';
 import { dtypeOf, typedArrayFor, BYTES_PER_ELEMENT, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
-import { assertShape, broadcastShapes, broadcastStrides, shapesEqual, sizeOf, type Shape } from '../../tensor/shape.js';
+import { assertShape, broadcastShapes, broadcastStrides, sizeOf, type Shape } from '../../tensor/shape.js';
 import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
 import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
 import { ropeFrequencies } from '../rope.js';
+import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, topkDims } from '../op-shapes.js';
 import * as k from './kernels.js';
 import { geluErf, geluTanh, silu } from './special.js';
 
@@ -14,7 +15,6 @@ interface CpuStorage extends StorageHandle {
   readonly data: AnyTypedArray;
 }
 
-const fmt = (shape: Shape): string => `[${shape.join(', ')}]`;
 
 /**
  * The plain-TypeScript reference backend: the oracle every other backend is tested against. Eager (each op
@@ -104,20 +104,10 @@ export class CpuBackend implements Backend {
     const transB = opts.transB ?? false;
     const av = this.#f32(op, a);
     const bv = this.#f32(op, b);
-    if (a.rank < 2 || b.rank < 2) throw new ShapeError(op, `a ${fmt(a.shape)} and b ${fmt(b.shape)} must both have rank ≥ 2`);
-    const batchShape = a.shape.slice(0, -2);
-    const m = a.shape[a.rank - 2]!;
-    const kk = a.shape[a.rank - 1]!;
-    const shared = b.rank === 2;
-    if (!shared && !shapesEqual(b.shape.slice(0, -2), batchShape)) {
-      throw new ShapeError(op, `batch axes of a ${fmt(a.shape)} and b ${fmt(b.shape)} differ (b may have the same batch axes or none)`);
-    }
-    const bk = b.shape[b.rank - (transB ? 1 : 2)]!;
-    const n = b.shape[b.rank - (transB ? 2 : 1)]!;
-    if (bk !== kk) throw new ShapeError(op, `a ${fmt(a.shape)} · b ${fmt(b.shape)}${transB ? 'ᵀ' : ''}: inner dims ${kk} ≠ ${bk}`);
+    const { batchShape, batch, m, k: kk, n, shared } = matmulDims(a.shape, b.shape, transB);
     const out = this.#alloc([...batchShape, m, n], 'f32');
     // a [batch, M, K] · b [batch | shared, K, N] (or [.., N, K] with transB) → [batch, M, N]
-    k.matmul(av, bv, this.#data(out) as Float32Array, sizeOf(batchShape), m, kk, n, shared ? 0 : kk * n, transB);
+    k.matmul(av, bv, this.#data(out) as Float32Array, batch, m, kk, n, shared ? 0 : kk * n, transB);
     return out;
   }
 
@@ -125,8 +115,7 @@ export class CpuBackend implements Backend {
     const op = 'matvec';
     const wv = this.#f32(op, w);
     const xv = this.#f32(op, x);
-    if (w.rank !== 2 || x.rank !== 1 || w.shape[1] !== x.shape[0]) throw new ShapeError(op, `w ${fmt(w.shape)} · x ${fmt(x.shape)}: expected w [N, K] and x [K]`);
-    const [n, kk] = w.shape as [number, number];
+    const { n, k: kk } = matvecDims(w.shape, x.shape);
     const out = this.#alloc([n], 'f32');
     k.matvec(wv, xv, this.#data(out) as Float32Array, n, kk);
     return out;
@@ -135,8 +124,7 @@ export class CpuBackend implements Backend {
   qmatvec(w: QuantizedTensor, x: Tensor): Tensor {
     const op = 'qmatvec';
     const xv = this.#f32(op, x);
-    const [n, kk] = w.shape;
-    if (x.rank !== 1 || x.shape[0] !== kk) throw new ShapeError(op, `w [${n}, ${kk}] · x ${fmt(x.shape)}: expected x [${kk}]`);
+    const { n, k: kk } = qmatvecDims(w.shape, x.shape);
     const q = this.#quant(op, w);
     const out = this.#alloc([n], 'f32');
     k.qmatmul(w, q.data, q.scales, q.mins, xv, this.#data(out) as Float32Array, 1, n, kk);
@@ -146,10 +134,8 @@ export class CpuBackend implements Backend {
   qmatmul(x: Tensor, w: QuantizedTensor): Tensor {
     const op = 'qmatmul';
     const xv = this.#f32(op, x);
-    const [n, kk] = w.shape;
-    if (x.rank !== 2 || x.shape[1] !== kk) throw new ShapeError(op, `x ${fmt(x.shape)} · w [${n}, ${kk}]ᵀ: expected x [M, ${kk}]`);
+    const { m, n, k: kk } = qmatmulDims(x.shape, w.shape);
     const q = this.#quant(op, w);
-    const m = x.shape[0]!;
     const out = this.#alloc([m, n], 'f32');
     k.qmatmul(w, q.data, q.scales, q.mins, xv, this.#data(out) as Float32Array, m, n, kk);
     return out;
@@ -167,8 +153,7 @@ export class CpuBackend implements Backend {
     const op = 'embedding';
     const tv = this.#f32(op, table);
     const iv = this.#typed(op, ids, 'i32') as Int32Array;
-    if (table.rank !== 2 || ids.rank !== 1) throw new ShapeError(op, `table ${fmt(table.shape)}, ids ${fmt(ids.shape)}: expected table [V, D] and ids [T]`);
-    const [v, d] = table.shape as [number, number];
+    const { v, d } = embeddingDims(table.shape, ids.shape);
     for (let t = 0; t < iv.length; t++) {
       const id = iv[t]!;
       if (id < 0 || id >= v) throw new InvalidArgumentError(`embedding: id ${id} at position ${t} is outside the table's ${v} rows`);
@@ -182,11 +167,9 @@ export class CpuBackend implements Backend {
     const op = 'rmsNorm';
     const xv = this.#f32(op, x);
     const wv = this.#f32(op, weight);
-    const d = this.#lastAxis(op, x);
-    if (weight.rank !== 1 || weight.shape[0] !== d) throw new ShapeError(op, `weight ${fmt(weight.shape)} must be [${d}] for x ${fmt(x.shape)}`);
-    this.#eps(op, eps);
+    const { rows, d } = rmsNormDims(x.shape, weight.shape, eps);
     const out = this.#alloc(x.shape, 'f32');
-    k.rmsNorm(xv, wv, this.#data(out) as Float32Array, d === 0 ? 0 : x.size / d, d, eps);
+    k.rmsNorm(xv, wv, this.#data(out) as Float32Array, rows, d, eps);
     return out;
   }
 
@@ -195,22 +178,18 @@ export class CpuBackend implements Backend {
     const xv = this.#f32(op, x);
     const wv = this.#f32(op, weight);
     const bv = this.#f32(op, bias);
-    const d = this.#lastAxis(op, x);
-    if (weight.rank !== 1 || weight.shape[0] !== d || bias.rank !== 1 || bias.shape[0] !== d) {
-      throw new ShapeError(op, `weight ${fmt(weight.shape)} and bias ${fmt(bias.shape)} must be [${d}] for x ${fmt(x.shape)}`);
-    }
-    this.#eps(op, eps);
+    const { rows, d } = layerNormDims(x.shape, weight.shape, bias.shape, eps);
     const out = this.#alloc(x.shape, 'f32');
-    k.layerNorm(xv, wv, bv, this.#data(out) as Float32Array, d === 0 ? 0 : x.size / d, d, eps);
+    k.layerNorm(xv, wv, bv, this.#data(out) as Float32Array, rows, d, eps);
     return out;
   }
 
   softmax(x: Tensor): Tensor {
     const op = 'softmax';
     const xv = this.#f32(op, x);
-    const d = this.#lastAxis(op, x);
+    const { rows, d } = lastAxis(op, x.shape);
     const out = this.#alloc(x.shape, 'f32');
-    k.softmax(xv, this.#data(out) as Float32Array, d === 0 ? 0 : x.size / d, d);
+    k.softmax(xv, this.#data(out) as Float32Array, rows, d);
     return out;
   }
 
@@ -232,20 +211,9 @@ export class CpuBackend implements Backend {
   rope(x: Tensor, opts: RopeOptions): Tensor {
     const op = 'rope';
     const xv = this.#f32(op, x);
-    if (x.rank !== 3) throw new ShapeError(op, `x ${fmt(x.shape)} must be [T, H, Dh]`);
-    const [t, h, dh] = x.shape as [number, number, number];
-    const rotaryDim = opts.rotaryDim ?? dh;
-    const style = opts.style ?? 'half';
-    const scale = opts.scale ?? 1;
-    if (!Number.isInteger(rotaryDim) || rotaryDim < 0 || rotaryDim % 2 !== 0 || rotaryDim > dh) {
-      throw new InvalidArgumentError(`rope: rotaryDim ${rotaryDim} must be even and ≤ head dim ${dh}`);
-    }
-    if (!Number.isInteger(opts.pos0) || opts.pos0 < 0) throw new InvalidArgumentError(`rope: pos0 ${opts.pos0} must be an integer ≥ 0`);
-    if (!(opts.theta > 0)) throw new InvalidArgumentError(`rope: theta ${opts.theta} must be > 0`);
-    if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale ${scale} must be > 0`);
-    if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
+    const { t, h, dh, rotaryDim, interleaved } = ropeDims(x.shape, opts);
     const out = this.#alloc(x.shape, 'f32');
-    k.rope(xv, this.#data(out) as Float32Array, t, h, dh, opts.pos0, ropeFrequencies(opts, rotaryDim), rotaryDim, style === 'interleaved');
+    k.rope(xv, this.#data(out) as Float32Array, t, h, dh, opts.pos0, ropeFrequencies(opts, rotaryDim), rotaryDim, interleaved);
     return out;
   }
 
@@ -253,13 +221,7 @@ export class CpuBackend implements Backend {
     const op = 'kvWrite';
     const cv = this.#f32(op, cache);
     const xv = this.#f32(op, x);
-    if (cache.rank !== 3 || x.rank !== 3 || cache.shape[0] !== x.shape[1] || cache.shape[2] !== x.shape[2]) {
-      throw new ShapeError(op, `x ${fmt(x.shape)} into cache ${fmt(cache.shape)}: expected x [T, Hkv, Dh] and cache [Hkv, S, Dh]`);
-    }
-    const [hkv, s, dh] = cache.shape as [number, number, number];
-    const t = x.shape[0]!;
-    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`kvWrite: offset ${offset} must be an integer ≥ 0`);
-    if (offset + t > s) throw new ShapeError(op, `writing ${t} positions at offset ${offset} overruns cache ${fmt(cache.shape)} of ${s} positions`);
+    const { hkv, s, dh, t } = kvWriteDims(cache.shape, x.shape, offset);
     k.kvWrite(cv, xv, t, hkv, s, dh, offset);
   }
 
@@ -268,40 +230,29 @@ export class CpuBackend implements Backend {
     const qv = this.#f32(op, q);
     const kv = this.#f32(op, kCache);
     const vv = this.#f32(op, vCache);
-    if (q.rank !== 3 || kCache.rank !== 3 || !shapesEqual(kCache.shape, vCache.shape) || q.shape[2] !== kCache.shape[2]) {
-      throw new ShapeError(op, `q ${fmt(q.shape)}, k ${fmt(kCache.shape)}, v ${fmt(vCache.shape)}: expected q [T, Hq, Dh] and k, v [Hkv, S, Dh]`);
-    }
-    const [t, hq, dh] = q.shape as [number, number, number];
-    const [hkv, s] = kCache.shape as [number, number, number];
-    if (hkv === 0 || hq % hkv !== 0) throw new ShapeError(op, `query heads ${hq} (q ${fmt(q.shape)}) are not a multiple of kv heads ${hkv} (k ${fmt(kCache.shape)})`);
-    const past = opts.past;
-    if (!Number.isInteger(past) || past < 0) throw new InvalidArgumentError(`attention: past ${past} must be an integer ≥ 0`);
-    if (past + t > s) throw new ShapeError(op, `past ${past} + T ${t} positions exceed the cache's ${s} (k ${fmt(kCache.shape)})`);
-    const scale = opts.scale ?? 1 / Math.sqrt(dh);
+    const { t, hq, dh, hkv, s, past, scale, causal } = attentionDims(q.shape, kCache.shape, vCache.shape, opts);
     const out = this.#alloc(q.shape, 'f32');
-    k.attention(qv, kv, vv, this.#data(out) as Float32Array, t, hq, hkv, s, dh, past, scale, opts.causal ?? true);
+    k.attention(qv, kv, vv, this.#data(out) as Float32Array, t, hq, hkv, s, dh, past, scale, causal);
     return out;
   }
 
   argmax(x: Tensor): Tensor {
     const op = 'argmax';
     const xv = this.#f32(op, x);
-    const v = this.#lastAxis(op, x);
-    if (v === 0) throw new ShapeError(op, `x ${fmt(x.shape)} has an empty last axis`);
+    const { rows, v } = argmaxDims(x.shape);
     const out = this.#alloc(x.shape.slice(0, -1), 'i32');
-    k.argmax(xv, this.#data(out) as Int32Array, x.size / v, v);
+    k.argmax(xv, this.#data(out) as Int32Array, rows, v);
     return out;
   }
 
   topk(x: Tensor, kk: number): TopK {
     const op = 'topk';
     const xv = this.#f32(op, x);
-    const v = this.#lastAxis(op, x);
-    if (!Number.isInteger(kk) || kk < 1 || kk > v) throw new InvalidArgumentError(`topk: k = ${kk} must be an integer in [1, ${v}] for x ${fmt(x.shape)}`);
+    const { rows, v } = topkDims(x.shape, kk);
     const outShape = [...x.shape.slice(0, -1), kk];
     const values = this.#alloc(outShape, 'f32');
     const indices = this.#alloc(outShape, 'i32');
-    k.topk(xv, this.#data(values) as Float32Array, this.#data(indices) as Int32Array, x.size / v, v, kk);
+    k.topk(xv, this.#data(values) as Float32Array, this.#data(indices) as Int32Array, rows, v, kk);
     return { values, indices };
   }
 
@@ -359,15 +310,6 @@ export class CpuBackend implements Backend {
 
   #missingMins(op: string): never {
     throw new InvalidArgumentError(`${op}: an asymmetric quantized weight has no mins`);
-  }
-
-  #lastAxis(op: string, x: Tensor): number {
-    if (x.rank < 1) throw new ShapeError(op, `x ${fmt(x.shape)} needs at least one axis`);
-    return x.shape[x.rank - 1]!;
-  }
-
-  #eps(op: string, eps: number): void {
-    if (!(eps >= 0)) throw new InvalidArgumentError(`${op}: eps ${eps} must be ≥ 0`);
   }
 
   #binary(op: string, a: Tensor, b: Tensor, f: (x: number, y: number) => number): Tensor {

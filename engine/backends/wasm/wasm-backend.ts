@@ -1,5 +1,6 @@
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
 import { ropeFrequencies } from '../rope.js';
+import { argmaxDims, attentionDims, embeddingDims, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, topkDims } from '../op-shapes.js';
 import type { DeviceLostError } from '../../errors.js';
 import { DisposedError, DTypeError, InvalidArgumentError, ShapeError } from '../../errors.js';
 import { BYTES_PER_ELEMENT, dtypeOf, typedArrayFor, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
@@ -263,19 +264,8 @@ export class WasmBackend implements Backend {
   matmul(a: Tensor, b: Tensor, opts: { transB?: boolean } = {}): Tensor {
     this.#f32('matmul', a, b);
     const transB = opts.transB === true;
-    if (a.rank < 2 || b.rank < 2) throw new ShapeError('matmul', `a [${a.shape.join(', ')}] and b [${b.shape.join(', ')}] need at least 2 axes`);
-    const [M, K] = a.shape.slice(-2) as [number, number];
-    const [b0, b1] = b.shape.slice(-2) as [number, number];
-    const [Kb, N] = transB ? [b1, b0] : [b0, b1];
-    if (Kb !== K) throw new ShapeError('matmul', `inner dimensions differ: a [${a.shape.join(', ')}], b [${b.shape.join(', ')}]${transB ? ' (transB)' : ''}`);
-    const batchA = a.shape.slice(0, -2);
-    const batchB = b.shape.slice(0, -2);
-    const shared = batchB.length === 0;
-    if (!shared && (batchB.length !== batchA.length || batchB.some((d, i) => d !== batchA[i]))) {
-      throw new ShapeError('matmul', `batch axes differ: a [${a.shape.join(', ')}], b [${b.shape.join(', ')}]`);
-    }
-    const batches = sizeOf(batchA);
-    const out = this.#newTensor([...batchA, M, N], 'f32');
+    const { batchShape, batch: batches, m: M, k: K, n: N, shared } = matmulDims(a.shape, b.shape, transB);
+    const out = this.#newTensor([...batchShape, M, N], 'f32');
     if (out.size === 0) return out;
     const c = this.#stage(OP_MATMUL);
     c[1] = this.#ptr(a, 'matmul');
@@ -293,9 +283,7 @@ export class WasmBackend implements Backend {
 
   matvec(w: Tensor, x: Tensor): Tensor {
     this.#f32('matvec', w, x);
-    if (w.rank !== 2) throw new ShapeError('matvec', `w must be [N, K], got [${w.shape.join(', ')}]`);
-    const [N, K] = w.shape as [number, number];
-    if (x.size !== K) throw new ShapeError('matvec', `x [${x.shape.join(', ')}] does not have K = ${K} values`);
+    const { n: N, k: K } = matvecDims(w.shape, x.shape);
     const out = this.#newTensor([N], 'f32');
     if (N === 0) return out;
     const c = this.#stage(OP_MATVEC);
@@ -309,16 +297,13 @@ export class WasmBackend implements Backend {
   }
 
   qmatvec(w: QuantizedTensor, x: Tensor): Tensor {
-    const [N, K] = w.shape;
-    if (x.size !== K) throw new ShapeError('qmatvec', `x [${x.shape.join(', ')}] does not have K = ${K} values`);
+    const { n: N } = qmatvecDims(w.shape, x.shape);
     return this.#quantized('qmatvec', x, w, 1, [N]);
   }
 
   qmatmul(x: Tensor, w: QuantizedTensor): Tensor {
-    const [N, K] = w.shape;
-    if (x.rank < 1 || x.shape[x.rank - 1] !== K) throw new ShapeError('qmatmul', `x [${x.shape.join(', ')}] must end in K = ${K}`);
-    const M = x.size / K;
-    return this.#quantized('qmatmul', x, w, M, [...x.shape.slice(0, -1), N]);
+    const { m: M, n: N } = qmatmulDims(x.shape, w.shape);
+    return this.#quantized('qmatmul', x, w, M, [M, N]);
   }
 
   #quantized(op: string, x: Tensor, w: QuantizedTensor, M: number, outShape: number[]): Tensor {
@@ -394,9 +379,8 @@ export class WasmBackend implements Backend {
     this.#f32('embedding', table);
     this.#ptr(ids, 'embedding');
     if (ids.dtype !== 'i32') throw new DTypeError('embedding', `ids must be i32, got ${ids.dtype}`);
-    if (table.rank !== 2) throw new ShapeError('embedding', `table must be [V, D], got [${table.shape.join(', ')}]`);
-    const [V, D] = table.shape as [number, number];
-    const out = this.#newTensor([...ids.shape, D], 'f32');
+    const { v: V, d: D, t } = embeddingDims(table.shape, ids.shape);
+    const out = this.#newTensor([t, D], 'f32');
     if (out.size === 0) return out;
     const c = this.#stage(OP_EMBEDDING);
     c[1] = this.#ptr(table, 'embedding');
@@ -414,16 +398,9 @@ export class WasmBackend implements Backend {
     return out;
   }
 
-  #lastAxis(op: string, x: Tensor, ...params: Tensor[]): { rows: number; D: number } {
-    this.#f32(op, x, ...params);
-    if (x.rank < 1) throw new ShapeError(op, 'x needs at least one axis');
-    const D = x.shape[x.rank - 1]!;
-    for (const p of params) if (p.size !== D) throw new ShapeError(op, `parameter [${p.shape.join(', ')}] must have D = ${D} values`);
-    return { rows: D === 0 ? 0 : x.size / D, D };
-  }
-
   rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
-    const { rows, D } = this.#lastAxis('rmsNorm', x, weight);
+    this.#f32('rmsNorm', x, weight);
+    const { rows, d: D } = rmsNormDims(x.shape, weight.shape, eps);
     const out = this.#newTensor(x.shape, 'f32');
     if (out.size === 0) return out;
     const c = this.#stage(OP_RMSNORM);
@@ -438,7 +415,8 @@ export class WasmBackend implements Backend {
   }
 
   layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
-    const { rows, D } = this.#lastAxis('layerNorm', x, weight, bias);
+    this.#f32('layerNorm', x, weight, bias);
+    const { rows, d: D } = layerNormDims(x.shape, weight.shape, bias.shape, eps);
     const out = this.#newTensor(x.shape, 'f32');
     if (out.size === 0) return out;
     const c = this.#stage(OP_LAYERNORM);
@@ -454,7 +432,8 @@ export class WasmBackend implements Backend {
   }
 
   softmax(x: Tensor): Tensor {
-    const { rows, D } = this.#lastAxis('softmax', x);
+    this.#f32('softmax', x);
+    const { rows, d: D } = lastAxis('softmax', x.shape);
     const out = this.#newTensor(x.shape, 'f32');
     if (out.size === 0) return out;
     const c = this.#stage(OP_SOFTMAX);
@@ -494,16 +473,7 @@ export class WasmBackend implements Backend {
 
   rope(x: Tensor, opts: RopeOptions): Tensor {
     this.#f32('rope', x);
-    if (x.rank !== 3) throw new ShapeError('rope', `x must be [T, H, Dh], got [${x.shape.join(', ')}]`);
-    const [T, H, Dh] = x.shape as [number, number, number];
-    const rd = opts.rotaryDim ?? Dh;
-    if (!Number.isInteger(rd) || rd < 0 || rd % 2 !== 0 || rd > Dh) throw new InvalidArgumentError(`rope: rotaryDim ${rd} must be even and ≤ head dim ${Dh}`);
-    if (!Number.isInteger(opts.pos0) || opts.pos0 < 0) throw new InvalidArgumentError(`rope: pos0 ${opts.pos0} must be an integer ≥ 0`);
-    if (!(opts.theta > 0)) throw new InvalidArgumentError(`rope: theta ${opts.theta} must be > 0`);
-    const scale = opts.scale ?? 1;
-    if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale ${scale} must be > 0`);
-    const style = opts.style ?? 'half';
-    if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
+    const { t: T, h: H, dh: Dh, rotaryDim: rd, interleaved } = ropeDims(x.shape, opts);
     const out = this.#newTensor(x.shape, 'f32');
     if (out.size === 0) return out;
     // cos [T, rd/2] then sin [T, rd/2], angles in f64 then rounded once
@@ -528,7 +498,7 @@ export class WasmBackend implements Backend {
     c[5] = H;
     c[6] = Dh;
     c[7] = rd;
-    c[8] = style === 'interleaved' ? 1 : 0;
+    c[8] = interleaved ? 1 : 0;
     try {
       this.#submit('rope');
     } finally {
@@ -539,12 +509,7 @@ export class WasmBackend implements Backend {
 
   kvWrite(cache: Tensor, x: Tensor, offset: number): void {
     this.#f32('kvWrite', cache, x);
-    if (cache.rank !== 3 || x.rank !== 3) throw new ShapeError('kvWrite', `cache [Hkv, S, Dh] and x [T, Hkv, Dh] expected, got [${cache.shape.join(', ')}] and [${x.shape.join(', ')}]`);
-    const [Hkv, S, Dh] = cache.shape as [number, number, number];
-    const [T, xh, xd] = x.shape as [number, number, number];
-    if (xh !== Hkv || xd !== Dh) throw new ShapeError('kvWrite', `x [${x.shape.join(', ')}] does not match cache [${cache.shape.join(', ')}]`);
-    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`kvWrite: offset ${offset} must be an integer ≥ 0`);
-    if (offset + T > S) throw new ShapeError('kvWrite', `writing ${T} positions at offset ${offset} overruns a cache of ${S} positions`);
+    const { hkv: Hkv, s: S, dh: Dh, t: T } = kvWriteDims(cache.shape, x.shape, offset);
     if (x.size === 0) return;
     const c = this.#stage(OP_KVWRITE);
     c[1] = this.#ptr(cache, 'kvWrite');
@@ -559,16 +524,7 @@ export class WasmBackend implements Backend {
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionOptions): Tensor {
     this.#f32('attention', q, kCache, vCache);
-    if (q.rank !== 3 || kCache.rank !== 3 || vCache.rank !== 3) throw new ShapeError('attention', 'q [T, Hq, Dh], kCache and vCache [Hkv, S, Dh] expected');
-    const [T, Hq, Dh] = q.shape as [number, number, number];
-    const [Hkv, S, Dk] = kCache.shape as [number, number, number];
-    if (vCache.shape[0] !== Hkv || vCache.shape[1] !== S || vCache.shape[2] !== Dh || Dk !== Dh) {
-      throw new ShapeError('attention', `q [${q.shape.join(', ')}], k [${kCache.shape.join(', ')}], v [${vCache.shape.join(', ')}] disagree`);
-    }
-    if (Hkv === 0 || Hq % Hkv !== 0) throw new ShapeError('attention', `Hq = ${Hq} is not a multiple of Hkv = ${Hkv}`);
-    const past = opts.past;
-    if (!Number.isInteger(past) || past < 0) throw new InvalidArgumentError(`attention: past ${past} must be an integer ≥ 0`);
-    if (past + T > S) throw new ShapeError('attention', `past ${past} + T ${T} positions exceed the cache's ${S}`);
+    const { t: T, hq: Hq, dh: Dh, hkv: Hkv, s: S, past, scale, causal } = attentionDims(q.shape, kCache.shape, vCache.shape, opts);
     const out = this.#newTensor(q.shape, 'f32');
     if (out.size === 0) return out;
     const scratch = this.#heap.alloc(this.threads * Math.max(1, S) * 4);
@@ -583,8 +539,8 @@ export class WasmBackend implements Backend {
     c[8] = S;
     c[9] = Dh;
     c[10] = past;
-    this.#cmdF[11] = opts.scale ?? 1 / Math.sqrt(Dh);
-    c[12] = opts.causal === false ? 0 : 1;
+    this.#cmdF[11] = scale;
+    c[12] = causal ? 1 : 0;
     c[13] = scratch.ptr;
     try {
       this.#submit('attention');
@@ -595,8 +551,8 @@ export class WasmBackend implements Backend {
   }
 
   argmax(x: Tensor): Tensor {
-    const { rows, D } = this.#lastAxis('argmax', x);
-    if (D === 0) throw new ShapeError('argmax', 'the last axis is empty');
+    this.#f32('argmax', x);
+    const { rows, v: D } = argmaxDims(x.shape);
     const out = this.#newTensor(x.shape.slice(0, -1), 'i32');
     if (rows === 0) return out;
     const c = this.#stage(OP_ARGMAX);
@@ -609,8 +565,8 @@ export class WasmBackend implements Backend {
   }
 
   topk(x: Tensor, k: number): TopK {
-    const { rows, D } = this.#lastAxis('topk', x);
-    if (!Number.isInteger(k) || k < 1 || k > D) throw new InvalidArgumentError(`topk: k must be in [1, ${D}], got ${k}`);
+    this.#f32('topk', x);
+    const { rows, v: D } = topkDims(x.shape, k);
     const lead = x.shape.slice(0, -1);
     const values = this.#newTensor([...lead, k], 'f32');
     const indices = this.#newTensor([...lead, k], 'i32');

@@ -6,6 +6,7 @@ import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
 import { ropeFrequencies } from '../rope.js';
+import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, topkDims } from '../op-shapes.js';
 import { BufferPool, STORAGE_USAGE, type GPUStorage } from './buffer-pool.js';
 import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
 import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
@@ -19,7 +20,6 @@ import { qmatvecKernel, qmatvecRowsPerGroup, type QMatvecShape, type QMatvecWeig
 import { QX_WORKGROUP, isQ8Bits, q8DefaultShape, q8RowsPerGroup, qmatvecQ8Key, qmatvecQ8Kernel, quantizeActivationsKernel, type ActivationPlanes, type Q8Bits, type Q8Shape } from './kernels/qmatvec-q8.wgsl.js';
 import { TILE_LARGE, TILE_QUANT, TILE_SMALL, matmulKernel, type MatmulB, type MatmulTile } from './kernels/matmul.wgsl.js';
 
-const fmt = (shape: Shape): string => `[${shape.join(', ')}]`;
 
 /** Allocations from this size on are wrapped in an out-of-memory error scope. */
 const OOM_SCOPE_BYTES = 32 * 2 ** 20;
@@ -288,18 +288,7 @@ export class WebGPUBackend implements Backend {
     const transB = opts.transB ?? false;
     const sa = this.#f32(op, a);
     const sb = this.#f32(op, b);
-    if (a.rank < 2 || b.rank < 2) throw new ShapeError(op, `a ${fmt(a.shape)} and b ${fmt(b.shape)} must both have rank ≥ 2`);
-    const batchShape = a.shape.slice(0, -2);
-    const m = a.shape[a.rank - 2]!;
-    const kk = a.shape[a.rank - 1]!;
-    const shared = b.rank === 2;
-    if (!shared && !shapesEqual(b.shape.slice(0, -2), batchShape)) {
-      throw new ShapeError(op, `batch axes of a ${fmt(a.shape)} and b ${fmt(b.shape)} differ (b may have the same batch axes or none)`);
-    }
-    const bk = b.shape[b.rank - (transB ? 1 : 2)]!;
-    const n = b.shape[b.rank - (transB ? 2 : 1)]!;
-    if (bk !== kk) throw new ShapeError(op, `a ${fmt(a.shape)} · b ${fmt(b.shape)}${transB ? 'ᵀ' : ''}: inner dims ${kk} ≠ ${bk}`);
-    const batch = sizeOf(batchShape);
+    const { batchShape, batch, m, k: kk, n, shared } = matmulDims(a.shape, b.shape, transB);
     const tile = this.tuning.matmulTile ?? (m >= 128 && n >= 128 ? TILE_LARGE : TILE_SMALL);
     const bVec4 = transB ? kk % 4 === 0 : n % 4 === 0;
     return this.#matmul([...batchShape, m, n], batch, m, n, kk, tile, { kind: transB ? 'nk' : 'kn' }, kk % 4 === 0, bVec4, [sa, sb], 0, shared ? 0 : kk * n);
@@ -309,16 +298,14 @@ export class WebGPUBackend implements Backend {
     const op = 'matvec';
     const sw = this.#f32(op, w);
     const sx = this.#f32(op, x);
-    if (w.rank !== 2 || x.rank !== 1 || w.shape[1] !== x.shape[0]) throw new ShapeError(op, `w ${fmt(w.shape)} · x ${fmt(x.shape)}: expected w [N, K] and x [K]`);
-    const [n, kk] = w.shape as [number, number];
+    const { n, k: kk } = matvecDims(w.shape, x.shape);
     return this.#matvec([n], n, kk, { kind: 'f32', vec4: kk % 4 === 0 }, [sw, sx], 0, 0);
   }
 
   qmatvec(w: QuantizedTensor, x: Tensor): Tensor {
     const op = 'qmatvec';
     const sx = this.#f32(op, x);
-    const [n, kk] = w.shape;
-    if (x.rank !== 1 || x.shape[0] !== kk) throw new ShapeError(op, `w [${n}, ${kk}] · x ${fmt(x.shape)}: expected x [${kk}]`);
+    const { n } = qmatvecDims(w.shape, x.shape);
     const q = this.#quant(op, w);
     return this.#qmatvec([n], w, [...q, sx], x);
   }
@@ -326,10 +313,8 @@ export class WebGPUBackend implements Backend {
   qmatmul(x: Tensor, w: QuantizedTensor): Tensor {
     const op = 'qmatmul';
     const sx = this.#f32(op, x);
-    const [n, kk] = w.shape;
-    if (x.rank !== 2 || x.shape[1] !== kk) throw new ShapeError(op, `x ${fmt(x.shape)} · w [${n}, ${kk}]ᵀ: expected x [M, ${kk}]`);
+    const { m, n, k: kk } = qmatmulDims(x.shape, w.shape);
     const q = this.#quant(op, w);
-    const m = x.shape[0]!;
     const qb: MatmulB = { kind: 'q', bits: w.bits };
     const asym = w.symmetric ? 0 : 1;
     // One row of x is a GEMV: the bandwidth-bound kernel beats a mostly idle tile
@@ -349,9 +334,7 @@ export class WebGPUBackend implements Backend {
     const op = 'embedding';
     const st = this.#f32(op, table);
     const si = this.#typed(op, ids, 'i32');
-    if (table.rank !== 2 || ids.rank !== 1) throw new ShapeError(op, `table ${fmt(table.shape)}, ids ${fmt(ids.shape)}: expected table [V, D] and ids [T]`);
-    const [v, d] = table.shape as [number, number];
-    const t = ids.shape[0]!;
+    const { v, d, t } = embeddingDims(table.shape, ids.shape);
     const out = this.#alloc([t, d], 'f32');
     this.#run('embedding', embeddingKernel, [st, si, out.storage as GPUStorage], [t, d, v], null, Math.ceil((t * d) / 256));
     return out;
@@ -361,10 +344,7 @@ export class WebGPUBackend implements Backend {
     const op = 'rmsNorm';
     const sx = this.#f32(op, x);
     const sw = this.#f32(op, weight);
-    const d = this.#lastAxis(op, x);
-    if (weight.rank !== 1 || weight.shape[0] !== d) throw new ShapeError(op, `weight ${fmt(weight.shape)} must be [${d}] for x ${fmt(x.shape)}`);
-    this.#eps(op, eps);
-    const rows = d === 0 ? 0 : x.size / d;
+    const { rows, d } = rmsNormDims(x.shape, weight.shape, eps);
     const out = this.#alloc(x.shape, 'f32');
     this.#run('rms-norm', rmsNormKernel, [sx, sw, out.storage as GPUStorage], [rows, d, eps], F2, rows);
     return out;
@@ -375,12 +355,7 @@ export class WebGPUBackend implements Backend {
     const sx = this.#f32(op, x);
     const sw = this.#f32(op, weight);
     const sb = this.#f32(op, bias);
-    const d = this.#lastAxis(op, x);
-    if (weight.rank !== 1 || weight.shape[0] !== d || bias.rank !== 1 || bias.shape[0] !== d) {
-      throw new ShapeError(op, `weight ${fmt(weight.shape)} and bias ${fmt(bias.shape)} must be [${d}] for x ${fmt(x.shape)}`);
-    }
-    this.#eps(op, eps);
-    const rows = d === 0 ? 0 : x.size / d;
+    const { rows, d } = layerNormDims(x.shape, weight.shape, bias.shape, eps);
     const out = this.#alloc(x.shape, 'f32');
     this.#run('layer-norm', layerNormKernel, [sx, sw, sb, out.storage as GPUStorage], [rows, d, eps], F2, rows);
     return out;
@@ -389,8 +364,7 @@ export class WebGPUBackend implements Backend {
   softmax(x: Tensor): Tensor {
     const op = 'softmax';
     const sx = this.#f32(op, x);
-    const d = this.#lastAxis(op, x);
-    const rows = d === 0 ? 0 : x.size / d;
+    const { rows, d } = lastAxis(op, x.shape);
     const out = this.#alloc(x.shape, 'f32');
     this.#run('softmax', softmaxKernel, [sx, out.storage as GPUStorage], [rows, d, 0], null, rows);
     return out;
@@ -408,20 +382,9 @@ export class WebGPUBackend implements Backend {
   rope(x: Tensor, opts: RopeOptions): Tensor {
     const op = 'rope';
     const sx = this.#f32(op, x);
-    if (x.rank !== 3) throw new ShapeError(op, `x ${fmt(x.shape)} must be [T, H, Dh]`);
-    const [t, h, dh] = x.shape as [number, number, number];
-    const rotaryDim = opts.rotaryDim ?? dh;
-    const style = opts.style ?? 'half';
-    const scale = opts.scale ?? 1;
-    if (!Number.isInteger(rotaryDim) || rotaryDim < 0 || rotaryDim % 2 !== 0 || rotaryDim > dh) {
-      throw new InvalidArgumentError(`rope: rotaryDim ${rotaryDim} must be even and ≤ head dim ${dh}`);
-    }
-    if (!Number.isInteger(opts.pos0) || opts.pos0 < 0) throw new InvalidArgumentError(`rope: pos0 ${opts.pos0} must be an integer ≥ 0`);
-    if (!(opts.theta > 0)) throw new InvalidArgumentError(`rope: theta ${opts.theta} must be > 0`);
-    if (!(scale > 0)) throw new InvalidArgumentError(`rope: scale ${scale} must be > 0`);
-    if (style !== 'half' && style !== 'interleaved') throw new InvalidArgumentError(`rope: style must be "half" or "interleaved", got ${String(style)}`);
+    const { t, h, dh, rotaryDim, interleaved } = ropeDims(x.shape, opts);
     const out = this.#alloc(x.shape, 'f32');
-    const params = [t, h, dh, rotaryDim, opts.pos0, style === 'interleaved' ? 1 : 0];
+    const params = [t, h, dh, rotaryDim, opts.pos0, interleaved ? 1 : 0];
     const freqs = this.#ropeFrequencies(opts, rotaryDim);
     this.#run('rope', ropeKernel, [sx, freqs, out.storage as GPUStorage], params, null, Math.ceil((t * h * dh) / 256));
     return out;
@@ -431,13 +394,7 @@ export class WebGPUBackend implements Backend {
     const op = 'kvWrite';
     const sc = this.#f32(op, cache);
     const sx = this.#f32(op, x);
-    if (cache.rank !== 3 || x.rank !== 3 || cache.shape[0] !== x.shape[1] || cache.shape[2] !== x.shape[2]) {
-      throw new ShapeError(op, `x ${fmt(x.shape)} into cache ${fmt(cache.shape)}: expected x [T, Hkv, Dh] and cache [Hkv, S, Dh]`);
-    }
-    const [hkv, s, dh] = cache.shape as [number, number, number];
-    const t = x.shape[0]!;
-    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`kvWrite: offset ${offset} must be an integer ≥ 0`);
-    if (offset + t > s) throw new ShapeError(op, `writing ${t} positions at offset ${offset} overruns cache ${fmt(cache.shape)} of ${s} positions`);
+    const { hkv, s, dh, t } = kvWriteDims(cache.shape, x.shape, offset);
     if (this.#lastQx?.src === sc) this.#dropQuantizedActivations();
     this.#run('kv-write', kvWriteKernel, [sx, sc], [t, hkv, dh, s, offset], null, Math.ceil((t * hkv * dh) / 256));
   }
@@ -447,22 +404,13 @@ export class WebGPUBackend implements Backend {
     const sq = this.#f32(op, q);
     const sk = this.#f32(op, kCache);
     const sv = this.#f32(op, vCache);
-    if (q.rank !== 3 || kCache.rank !== 3 || !shapesEqual(kCache.shape, vCache.shape) || q.shape[2] !== kCache.shape[2]) {
-      throw new ShapeError(op, `q ${fmt(q.shape)}, k ${fmt(kCache.shape)}, v ${fmt(vCache.shape)}: expected q [T, Hq, Dh] and k, v [Hkv, S, Dh]`);
-    }
-    const [t, hq, dh] = q.shape as [number, number, number];
-    const [hkv, s] = kCache.shape as [number, number, number];
-    if (hkv === 0 || hq % hkv !== 0) throw new ShapeError(op, `query heads ${hq} (q ${fmt(q.shape)}) are not a multiple of kv heads ${hkv} (k ${fmt(kCache.shape)})`);
-    const past = opts.past;
-    if (!Number.isInteger(past) || past < 0) throw new InvalidArgumentError(`attention: past ${past} must be an integer ≥ 0`);
-    if (past + t > s) throw new ShapeError(op, `past ${past} + T ${t} positions exceed the cache's ${s} (k ${fmt(kCache.shape)})`);
-    const scale = opts.scale ?? 1 / Math.sqrt(dh);
+    const { t, hq, dh, hkv, s, past, scale, causal } = attentionDims(q.shape, kCache.shape, vCache.shape, opts);
     const out = this.#alloc(q.shape, 'f32');
     if (out.size === 0) return out;
     const chunks = Math.ceil((past + t) / ATTN_CHUNK);
     // part [T·Hq·chunks, Dh + 2]: per chunk (max, Σ exp, Σ exp · v)
     const part = this.#scratch(t * hq * chunks * (dh + 2) * 4);
-    const params = [t, hq, hkv, s, past, chunks, opts.causal ?? true ? 1 : 0, scale];
+    const params = [t, hq, hkv, s, past, chunks, causal ? 1 : 0, scale];
     this.#run(`attn-part:${dh}`, () => attentionPartialKernel(dh), [sq, sk, sv, part], params, F7, t * hq * chunks);
     this.#run(`attn-combine:${dh}`, () => attentionCombineKernel(dh), [part, out.storage as GPUStorage], params, F7, t * hq);
     this.#releaseScratch(part);
@@ -472,9 +420,7 @@ export class WebGPUBackend implements Backend {
   argmax(x: Tensor): Tensor {
     const op = 'argmax';
     const sx = this.#f32(op, x);
-    const v = this.#lastAxis(op, x);
-    if (v === 0) throw new ShapeError(op, `x ${fmt(x.shape)} has an empty last axis`);
-    const rows = x.size / v;
+    const { rows, v } = argmaxDims(x.shape);
     const out = this.#alloc(x.shape.slice(0, -1), 'i32');
     if (rows === 0) return out;
     const chunks = Math.ceil(v / ARGMAX_CHUNK);
@@ -491,12 +437,10 @@ export class WebGPUBackend implements Backend {
   topk(x: Tensor, kk: number): TopK {
     const op = 'topk';
     const sx = this.#f32(op, x);
-    const v = this.#lastAxis(op, x);
-    if (!Number.isInteger(kk) || kk < 1 || kk > v) throw new InvalidArgumentError(`topk: k = ${kk} must be an integer in [1, ${v}] for x ${fmt(x.shape)}`);
+    const { rows, v } = topkDims(x.shape, kk);
     const outShape = [...x.shape.slice(0, -1), kk];
     const values = this.#alloc(outShape, 'f32');
     const indices = this.#alloc(outShape, 'i32');
-    const rows = x.size / v;
     if (rows === 0) return { values, indices };
     const ov = values.storage as GPUStorage;
     const oi = indices.storage as GPUStorage;
@@ -633,15 +577,6 @@ export class WebGPUBackend implements Backend {
       throw new ShapeError(op, `packed buffers (data ${w.data.size}, scales ${w.scales.size}${w.mins ? `, mins ${w.mins.size}` : ''} words) do not match [${n}, ${kk}] at ${w.bits} bits, group ${w.groupSize}`);
     }
     return [data, scales, mins ?? scales];
-  }
-
-  #lastAxis(op: string, x: Tensor): number {
-    if (x.rank < 1) throw new ShapeError(op, `x ${fmt(x.shape)} needs at least one axis`);
-    return x.shape[x.rank - 1]!;
-  }
-
-  #eps(op: string, eps: number): void {
-    if (!(eps >= 0)) throw new InvalidArgumentError(`${op}: eps ${eps} must be ≥ 0`);
   }
 
   #unary(op: UnaryOp, x: Tensor): Tensor {
