@@ -234,7 +234,8 @@ async function gemv(b: WebGPUBackend, cpu: CpuBackend, f: QuantFormat, n: number
     return maxRelError(got, want);
   };
   const t = b.tuning;
-  const reset = (): void => { Object.assign(t, { qmatvecLegacy: false, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, subgroups: b.hasSubgroups }); };
+  // this sweep is of the f32-activation kernels (legacy and v2); the int8-activation default is measured by gemv-lab.ts
+  const reset = (): void => { Object.assign(t, { qmatvecLegacy: false, qmatvecActivations: 'f32', matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, subgroups: b.hasSubgroups }); };
   const variants: GemvVariant[] = [];
   const sg = (tpr: number): number => {
     const info = b.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
