@@ -2,7 +2,7 @@ import type { Backend, BackendName } from './backends/backend.js';
 import type { Tensor } from './tensor/tensor.js';
 import type { ModelType } from './capabilities/types.js';
 import { AccelError, FormatError, HttpError, FileNotFoundError, InvalidArgumentError } from './errors.js';
-import { parseModelConfig, type ModelConfig } from './formats/config.js';
+import { parseModelConfig, type LlamaConfig, type ModelConfig } from './formats/config.js';
 import { parseGguf } from './formats/gguf.js';
 import { ggufLlamaConfig } from './formats/gguf-llama.js';
 import { parseSafetensors, parseSafetensorsIndex } from './formats/safetensors.js';
@@ -15,7 +15,7 @@ import { LlamaModel } from './models/llama/llama.js';
 import type { CausalLM } from './models/model.js';
 import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
 import type { WeightStore } from './models/weights.js';
-import { StreamingSafetensorsUpload } from './models/streaming-upload.js';
+import { StreamingGgufUpload, StreamingSafetensorsUpload } from './models/streaming-upload.js';
 import type { BertOutput } from './models/bert/bert.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
@@ -223,13 +223,24 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const source = describeSource(src);
 
   if (ggufFile) {
-    const bytes = (await fetchFile(ggufFile))!;
-    report({ phase: 'parse', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
-    const header = parseGguf(bytes, ggufFile);
-    const config = ggufLlamaConfig(header);
-    const tokenizer = tokenizerFromGguf(header);
-    report({ phase: 'upload', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
-    const lm = new LlamaModel(backend, config, ggufStore(header, bytes, config), { maxSequence: cacheLength(config, options) });
+    // the header is parsed as soon as it arrives (an unsupported file fails then) and tensors upload as they land
+    const upload = new StreamingGgufUpload(backend, ggufFile);
+    let lm: LlamaModel;
+    let config: LlamaConfig;
+    let tokenizer: Tokenizer;
+    let bytes: Uint8Array;
+    try {
+      bytes = (await fetchFile(ggufFile, false, (offset, chunk) => upload.push(offset, chunk)))!;
+      report({ phase: 'parse', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
+      // the whole file's parse checks every tensor's bounds against its real size
+      const header = parseGguf(bytes, ggufFile);
+      config = upload.config ?? ggufLlamaConfig(header);
+      tokenizer = tokenizerFromGguf(header);
+      report({ phase: 'upload', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
+      lm = new LlamaModel(backend, config, ggufStore(header, bytes, config, upload), { maxSequence: cacheLength(config, options) });
+    } finally {
+      upload.dispose();
+    }
     await backend.sync();
     report({ phase: 'ready', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
     return new Model({ config, tokenizer, backend, source, format: 'gguf', lm, encoder: null, generationConfig: null });

@@ -1,10 +1,10 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { LlamaConfig } from '../formats/config.js';
-import { GgmlType, type GgufHeader, type GgufTensorInfo } from '../formats/gguf.js';
+import type { GgufHeader, GgufTensorInfo } from '../formats/gguf.js';
 import { ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../formats/gguf-llama.js';
 import { safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
 import type { PackedWeightData, WeightStore } from './weights.js';
-import type { StreamingSafetensorsUpload } from './streaming-upload.js';
+import { GGUF_KEEP_PACKED, type StreamingGgufUpload, type StreamingSafetensorsUpload } from './streaming-upload.js';
 
 /** One safetensors file: its parsed header and the whole file's bytes. */
 export interface SafetensorsFile {
@@ -39,11 +39,11 @@ export function safetensorsStore(files: readonly SafetensorsFile[], uploads: rea
   };
 }
 
-// GGUF types that stay packed on the backend (the kernels read them directly); others become f32.
-const KEEP_PACKED = new Set<number>([GgmlType.Q8_0, GgmlType.Q4_0]);
-
-/** Tensors of a Llama-family GGUF file under their Hugging Face names; Q8_0/Q4_0 stay packed. */
-export function ggufStore(header: GgufHeader, bytes: Uint8Array, config: LlamaConfig): WeightStore {
+/**
+ * Tensors of a Llama-family GGUF file under their Hugging Face names; Q8_0/Q4_0 stay packed. `upload` holds
+ * the tensors already uploaded while the file streamed in.
+ */
+export function ggufStore(header: GgufHeader, bytes: Uint8Array, config: LlamaConfig, upload?: StreamingGgufUpload): WeightStore {
   const byName = new Map<string, GgufTensorInfo>();
   for (const info of header.tensors) {
     const hf = ggufToHfName(info.name);
@@ -60,8 +60,10 @@ export function ggufStore(header: GgufHeader, bytes: Uint8Array, config: LlamaCo
     f32: (name) => ggufTensorF32(header, config, get(name), bytes, 0),
     packed: (name): PackedWeightData | null => {
       const info = get(name);
-      if (!KEEP_PACKED.has(info.type) || info.shape.length !== 2) return null;
+      if (!GGUF_KEEP_PACKED.has(info.type) || info.shape.length !== 2) return null;
       return ggufTensorPacked(header, config, info, bytes, 0);
     },
+    take: (name) => upload?.take(name) ?? null,
+    takeQuantized: (name) => upload?.takeQuantized(name) ?? null,
   };
 }

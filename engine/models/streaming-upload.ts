@@ -1,63 +1,109 @@
 import type { Backend } from '../backends/backend.js';
+import type { LlamaConfig } from '../formats/config.js';
+import { GgmlType, tryParseGgufHeader, type GgufHeader, type GgufTensorInfo } from '../formats/gguf.js';
+import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../formats/gguf-llama.js';
 import { parseSafetensorsHeader, safetensorsHeaderBytes, safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
+import { disposeQuantized, type QuantizedTensor } from '../quant/quantized-tensor.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /**
- * Uploads the tensors of a safetensors file to a backend while the file is still arriving: the header is
- * parsed (and validated) as soon as its bytes are in, and each tensor is converted to f32 and uploaded the
- * moment its last byte lands, so conversion and upload overlap the download. Models then `take()` the
- * uploaded tensors instead of uploading again. Whatever is not taken is freed by `dispose()`, which the
- * loader also calls when the download fails or is aborted.
+ * Uploads the tensors of a checkpoint file to a backend while the file is still arriving: the header is parsed
+ * (and validated) as soon as its bytes are in, and each tensor is converted and uploaded the moment its last
+ * byte lands, so conversion and upload overlap the download. Models then `take()` the uploaded tensors instead
+ * of uploading again. Whatever is not taken is freed by `dispose()`, which the loader also calls when the
+ * download fails or is aborted. Subclasses know the format: where its header ends, where each tensor lies,
+ * and how a tensor becomes backend storage.
  */
-export class StreamingSafetensorsUpload {
+/** Header bytes buffered at most while waiting to parse it (GGUF vocabularies make headers of a few MB). */
+const MAX_STREAMED_HEADER = 64 * 2 ** 20;
+
+abstract class StreamingUpload<Info extends { readonly name: string; readonly begin: number; readonly end: number }> {
   readonly fileName: string;
-  #backend: Backend;
-  #fileSize: number | undefined;
-  #prefix: Uint8Array = new Uint8Array(0);
-  #header: SafetensorsHeader | null = null;
+  protected readonly backend: Backend;
+  protected readonly fileSize: number | undefined;
+  /** Bytes before the header is parsed, joined only once `want` of them are in. */
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #gaveUp = false;
+  /** How many bytes the header needs at least, as far as the subclass knows yet. */
+  protected want = 0;
+  #tensors: readonly Info[] | null = null;
   #next = 0;
-  #partial: { info: SafetensorsTensorInfo; bytes: Uint8Array; filled: number } | null = null;
+  #partial: { info: Info; bytes: Uint8Array; filled: number } | null = null;
   #uploaded = new Map<string, Tensor>();
+  #quantized = new Map<string, QuantizedTensor>();
+  #count = 0;
   #uploadedBytes = 0;
 
   constructor(backend: Backend, fileName: string, fileSize?: number) {
-    this.#backend = backend;
+    this.backend = backend;
     this.fileName = fileName;
-    this.#fileSize = fileSize;
+    this.fileSize = fileSize;
   }
 
-  get header(): SafetensorsHeader | null {
-    return this.#header;
+  /**
+   * The tensors (sorted by `begin`) and the header's length once `prefix` holds the whole header; null while
+   * more bytes are needed. Throws the format's error for a malformed header.
+   */
+  protected abstract parseHeader(prefix: Uint8Array): { tensors: readonly Info[]; headerBytes: number } | null;
+
+  /** Converts and uploads one complete tensor (its bytes start at file offset info.begin). */
+  protected abstract uploadTensor(info: Info, bytes: Uint8Array): void;
+
+  protected keep(name: string, t: Tensor): void {
+    this.#uploaded.set(name, t);
+    this.#uploadedBytes += t.byteLength;
+    this.#count++;
   }
 
-  /** Tensors uploaded so far, and their f32 bytes on the backend. */
+  protected keepQuantized(name: string, q: QuantizedTensor): void {
+    this.#quantized.set(name, q);
+    this.#uploadedBytes += q.data.byteLength + q.scales.byteLength + (q.mins?.byteLength ?? 0);
+    this.#count++;
+  }
+
+  /** Tensors uploaded so far, and their bytes on the backend. */
   get progress(): { tensors: number; bytes: number } {
-    return { tensors: this.#uploaded.size, bytes: this.#uploadedBytes };
+    return { tensors: this.#count, bytes: this.#uploadedBytes };
   }
 
-  /** Feeds the next bytes of the file (chunks arrive in order: `offset` is where this one starts). */
+  /**
+   * Feeds the next bytes of the file (chunks arrive in order: `offset` is where this one starts). A header not
+   * parsed within MAX_STREAMED_HEADER bytes stops the streaming: the loader then reads the complete file.
+   */
   push(offset: number, chunk: Uint8Array): void {
+    if (this.#gaveUp) return;
     let start = offset;
     let bytes = chunk;
-    if (!this.#header) {
-      const joined = new Uint8Array(this.#prefix.length + bytes.length);
-      joined.set(this.#prefix);
-      joined.set(bytes, this.#prefix.length);
-      this.#prefix = joined;
-      const options = { fileName: this.fileName, ...(this.#fileSize !== undefined ? { fileSize: this.#fileSize } : {}) };
-      const need = safetensorsHeaderBytes(joined, options);
-      if (joined.length < need) return;
-      this.#header = parseSafetensorsHeader(joined, options);
-      this.#prefix = new Uint8Array(0);
+    if (!this.#tensors) {
+      this.#chunks.push(chunk.slice());
+      this.#buffered += chunk.length;
+      if (this.#buffered < this.want) return;
+      if (this.#buffered > MAX_STREAMED_HEADER) {
+        this.#gaveUp = true;
+        this.#chunks = [];
+        return;
+      }
+      const joined = new Uint8Array(this.#buffered);
+      let at = 0;
+      for (const c of this.#chunks) {
+        joined.set(c, at);
+        at += c.length;
+      }
+      this.#chunks = [joined];
+      const parsed = this.parseHeader(joined);
+      if (!parsed) return;
+      this.#tensors = parsed.tensors;
+      this.#chunks = [];
       // What followed the header in the buffered bytes is tensor data.
-      bytes = joined.subarray(need);
-      start = need;
+      bytes = joined.subarray(parsed.headerBytes);
+      start = parsed.headerBytes;
     }
     this.#consume(start, bytes);
   }
 
   #consume(offset: number, bytes: Uint8Array): void {
-    const tensors = this.#header!.tensors;
+    const tensors = this.#tensors!;
     let pos = offset;
     let rest = bytes;
     while (rest.length > 0 && this.#next < tensors.length) {
@@ -75,18 +121,11 @@ export class StreamingSafetensorsUpload {
       pos += take;
       rest = rest.subarray(take);
       if (p.filled === span) {
-        this.#upload(info, p.bytes);
+        this.uploadTensor(info, p.bytes);
         this.#partial = null;
         this.#next++;
       }
     }
-  }
-
-  #upload(info: SafetensorsTensorInfo, bytes: Uint8Array): void {
-    const values = safetensorsToF32(info, bytes, info.begin, this.fileName);
-    const t = this.#backend.upload(values, info.shape, 'f32');
-    this.#uploaded.set(info.name, t);
-    this.#uploadedBytes += t.byteLength;
   }
 
   /** Hands over the uploaded f32 tensor of that name (the caller owns it), or null. */
@@ -97,9 +136,92 @@ export class StreamingSafetensorsUpload {
     return t;
   }
 
+  /** Hands over the uploaded packed weight of that name (the caller owns it), or null. */
+  takeQuantized(name: string): QuantizedTensor | null {
+    const q = this.#quantized.get(name);
+    if (!q) return null;
+    this.#quantized.delete(name);
+    return q;
+  }
+
   dispose(): void {
     for (const t of this.#uploaded.values()) t.dispose();
+    for (const q of this.#quantized.values()) disposeQuantized(q);
     this.#uploaded.clear();
+    this.#quantized.clear();
     this.#partial = null;
+  }
+}
+
+/** A safetensors file: every tensor becomes f32 on the backend. */
+export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTensorInfo> {
+  #header: SafetensorsHeader | null = null;
+
+  get header(): SafetensorsHeader | null {
+    return this.#header;
+  }
+
+  protected parseHeader(prefix: Uint8Array): { tensors: readonly SafetensorsTensorInfo[]; headerBytes: number } | null {
+    const options = { fileName: this.fileName, ...(this.fileSize !== undefined ? { fileSize: this.fileSize } : {}) };
+    const need = safetensorsHeaderBytes(prefix, options);
+    this.want = need;
+    if (prefix.length < need) return null;
+    this.#header = parseSafetensorsHeader(prefix, options);
+    return { tensors: this.#header.tensors, headerBytes: need };
+  }
+
+  protected uploadTensor(info: SafetensorsTensorInfo, bytes: Uint8Array): void {
+    const values = safetensorsToF32(info, bytes, info.begin, this.fileName);
+    this.keep(info.name, this.backend.upload(values, info.shape, 'f32'));
+  }
+}
+
+// GGUF types that stay packed on the backend (the kernels read them directly); others become f32.
+export const GGUF_KEEP_PACKED: ReadonlySet<number> = new Set<number>([GgmlType.Q8_0, GgmlType.Q4_0]);
+
+/**
+ * A Llama-family GGUF file, tensors under their Hugging Face names: Q8_0/Q4_0 projections are repacked into
+ * the engine's layout and uploaded packed, everything else (embeddings, norms, biases, other block types) as
+ * f32 — what LlamaModel asks the store for. The config is read from the header as soon as it is in, so a file
+ * of an unsupported architecture fails before its weights download.
+ */
+export class StreamingGgufUpload extends StreamingUpload<GgufTensorInfo> {
+  #header: GgufHeader | null = null;
+  #config: LlamaConfig | null = null;
+
+  get header(): GgufHeader | null {
+    return this.#header;
+  }
+
+  get config(): LlamaConfig | null {
+    return this.#config;
+  }
+
+  protected parseHeader(prefix: Uint8Array): { tensors: readonly GgufTensorInfo[]; headerBytes: number } | null {
+    // the header's length is only known by parsing: retried when the bytes tryParseGgufHeader asked for are in
+    // with the size unknown, the prefix must not be taken for the whole file (bounds are checked again by the
+    // loader's parse of the complete file)
+    const r = tryParseGgufHeader(prefix, { fileName: this.fileName, fileSize: this.fileSize ?? Number.MAX_SAFE_INTEGER });
+    if (!('header' in r)) {
+      this.want = r.needBytes;
+      return null;
+    }
+    this.#header = r.header;
+    this.#config = ggufLlamaConfig(r.header);
+    return { tensors: [...r.header.tensors].sort((a, b) => a.begin - b.begin), headerBytes: r.header.dataOffset };
+  }
+
+  protected uploadTensor(info: GgufTensorInfo, bytes: Uint8Array): void {
+    const name = ggufToHfName(info.name);
+    if (!name) return;
+    const h = this.#header!;
+    const c = this.#config!;
+    const float = name.endsWith('embed_tokens.weight') || name.endsWith('norm.weight') || name.endsWith('.bias');
+    if (!float && GGUF_KEEP_PACKED.has(info.type) && info.shape.length === 2) {
+      const p = ggufTensorPacked(h, c, info, bytes, info.begin);
+      this.keepQuantized(name, this.backend.uploadQuantized(p.format, p.shape, p.data, p.scales, null));
+    } else {
+      this.keep(name, this.backend.upload(ggufTensorF32(h, c, info, bytes, info.begin), info.shape, 'f32'));
+    }
   }
 }

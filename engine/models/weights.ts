@@ -27,6 +27,8 @@ export interface WeightStore {
   packed(name: string): PackedWeightData | null;
   /** An f32 copy already uploaded to the backend while the file streamed in; the caller then owns it. */
   take?(name: string): Tensor | null;
+  /** The packed weight already uploaded while the file streamed in; the caller then owns it. */
+  takeQuantized?(name: string): QuantizedTensor | null;
 }
 
 /** A projection weight on a backend: float [N, K] or packed quantized. */
@@ -59,6 +61,9 @@ function takeUploaded(backend: Backend, store: WeightStore, name: string): Tenso
 /** Uploads a [N, K] projection, keeping packed weights packed (the kernels dequantize on the fly). */
 export function uploadLinear(backend: Backend, store: WeightStore, name: string, n: number, k: number): LinearWeight {
   requireWeight(store, name, [n, k]);
+  const up = store.takeQuantized?.(name) ?? null;
+  if (up && up.data.backend === backend) return { kind: 'quantized', q: up, n, k };
+  if (up) disposeQuantized(up);
   const p = store.packed(name);
   if (p) return { kind: 'quantized', q: backend.uploadQuantized(p.format, p.shape, p.data, p.scales, p.mins ?? null), n, k };
   return { kind: 'dense', w: takeUploaded(backend, store, name) ?? backend.upload(store.f32(name), [n, k], 'f32'), n, k };

@@ -57,6 +57,29 @@ describe('engine.load() and engine.cache', () => {
     expect(await engine.cache!.list()).to.deep.equal([]);
   });
 
+  it('a GGUF file uploads its weights while it downloads, and the model generates', async () => {
+    const engine = getEngine();
+    const cpu = await engine.backend('cpu');
+    const before = cpu.memory().allocatedBytes;
+    let uploadedMidDownload = 0;
+    const m = await engine.load(SRC, {
+      backend: 'cpu',
+      maxSequence: 64,
+      file: 'tiny-llama-q4_0.gguf',
+      onProgress: (p) => {
+        if (p.phase === 'download' && p.fileTotal !== undefined && p.fileLoaded < p.fileTotal) {
+          uploadedMidDownload = Math.max(uploadedMidDownload, cpu.memory().allocatedBytes - before);
+        }
+      },
+    });
+    expect(uploadedMidDownload, 'bytes on the backend before the download ended').to.be.greaterThan(1e6);
+    expect(m.format).to.equal('gguf');
+    const r = await m.generate('Love is', { maxNewTokens: 4, temperature: 0 }).result;
+    expect(r.usage.completionTokens).to.equal(4);
+    engine.unload(m);
+    await engine.cache!.clear();
+  });
+
   it('an aborted load rejects with AbortError and leaves nothing in the cache', async () => {
     const engine = getEngine();
     await engine.cache!.clear();

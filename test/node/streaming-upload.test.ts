@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createCpuBackend } from '../../engine/backends/cpu/index.js';
 import { parseSafetensors, safetensorsToF32 } from '../../engine/formats/safetensors.js';
-import { StreamingSafetensorsUpload } from '../../engine/models/streaming-upload.js';
+import { StreamingGgufUpload, StreamingSafetensorsUpload } from '../../engine/models/streaming-upload.js';
+import { FormatError } from '../../engine/errors.js';
+import { GgmlType, parseGguf } from '../../engine/formats/gguf.js';
+import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../../engine/formats/gguf-llama.js';
+import { disposeQuantized } from '../../engine/quant/quantized-tensor.js';
+import { writeGguf } from '../fixtures/formats/gguf-writer.js';
 
 const FILE = new Uint8Array(readFileSync(new URL('../../models/tiny-llama/model.safetensors', import.meta.url)));
 
@@ -45,6 +50,64 @@ test('a corrupt header fails on the first bytes; dispose frees what was uploaded
 
   const up = new StreamingSafetensorsUpload(backend, 'model.safetensors');
   up.push(0, FILE.subarray(0, 3_000_000));
+  assert.ok(up.progress.tensors > 0);
+  assert.ok(backend.memory().allocatedBytes > 0);
+  up.dispose();
+  assert.equal(backend.memory().allocatedBytes, 0);
+});
+
+const GGUF = new Uint8Array(readFileSync(new URL('../../models/tiny-llama/tiny-llama-q4_0.gguf', import.meta.url)));
+
+test('GGUF: the header is read as soon as it is in; Q4_0 projections upload packed, the rest f32, as their bytes arrive', async () => {
+  const backend = await createCpuBackend();
+  const up = new StreamingGgufUpload(backend, 'tiny-llama-q4_0.gguf');
+  const header = parseGguf(GGUF);
+  const config = ggufLlamaConfig(header);
+  const chunks = [5, 64, 4099, 65_536, 1, 250_001];
+  let offset = 0;
+  let i = 0;
+  const seen: number[] = [];
+  let headerAt = -1;
+  while (offset < GGUF.length) {
+    const n = Math.min(chunks[i++ % chunks.length]!, GGUF.length - offset);
+    up.push(offset, GGUF.subarray(offset, offset + n));
+    offset += n;
+    if (headerAt < 0 && up.header) headerAt = offset;
+    seen.push(up.progress.tensors);
+  }
+  assert.ok(headerAt > 0 && headerAt < GGUF.length / 4, `header parsed after ${headerAt} of ${GGUF.length} bytes`);
+  assert.equal(up.config?.numHiddenLayers, config.numHiddenLayers);
+  assert.equal(up.progress.tensors, header.tensors.length);
+  assert.ok(seen.filter((n) => n > 0 && n < header.tensors.length).length > 10, 'uploads happened along the way');
+  let packed = 0;
+  for (const info of header.tensors) {
+    const name = ggufToHfName(info.name)!;
+    const q = up.takeQuantized(name);
+    if (q) {
+      packed++;
+      const want = ggufTensorPacked(header, config, info, GGUF, 0);
+      assert.deepEqual(await backend.download(q.data), want.data, `${name} codes`);
+      assert.deepEqual(await backend.download(q.scales), want.scales, `${name} scales`);
+      disposeQuantized(q);
+    } else {
+      const t = up.take(name)!;
+      assert.ok(t, `${name} uploaded`);
+      assert.deepEqual(await backend.download(t), ggufTensorF32(header, config, info, GGUF, 0), `${name} values`);
+      t.dispose();
+    }
+  }
+  assert.ok(packed >= 7 * config.numHiddenLayers, `${packed} projections stayed packed`);
+  assert.equal(backend.memory().allocatedBytes, 0);
+});
+
+test('GGUF: an unsupported architecture fails with the header, before any tensor data; dispose frees uploads', async () => {
+  const backend = await createCpuBackend();
+  const file = writeGguf({ metadata: [['general.architecture', { t: 'str', v: 'mamba' }]], tensors: [{ name: 'x', dims: [4], type: GgmlType.F32, data: new Uint8Array(16) }] });
+  const bad = new StreamingGgufUpload(backend, 'mamba.gguf');
+  assert.throws(() => bad.push(0, file), (e: unknown) => e instanceof FormatError && /architecture "mamba" is not supported/.test((e as Error).message));
+
+  const up = new StreamingGgufUpload(backend, 'tiny-llama-q4_0.gguf');
+  up.push(0, GGUF.subarray(0, Math.floor(GGUF.length / 2)));
   assert.ok(up.progress.tensors > 0);
   assert.ok(backend.memory().allocatedBytes > 0);
   up.dispose();
