@@ -10,7 +10,7 @@ import { loadTokenizer, tokenizerFromGguf, type Tokenizer } from './formats/toke
 import { ModelLoader, type LoaderOptions, type LoadProgress } from './loader/index.js';
 import type { SourceInput } from './loader/index.js';
 import { BertModel } from './models/bert/bert.js';
-import { Gpt2Model } from './models/gpt2/gpt2.js';
+import { Gpt2Model, gpt2Tensors } from './models/gpt2/gpt2.js';
 import { LlamaModel } from './models/llama/llama.js';
 import type { CausalLM } from './models/model.js';
 import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
@@ -255,19 +255,19 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   let lm: CausalLM | null = null;
   let encoder: BertModel | null = null;
 
-  // Llama and BERT use checkpoint tensors as they are, so those are uploaded while the file streams in;
-  // GPT-2 reshapes its Conv1D weights first and reads them once the file is complete.
-  const streamUploads = config.architecture !== 'gpt2';
+  // Tensors are uploaded while the file streams in: as they are for Llama and BERT, transposed and split
+  // the way GPT-2 uses them (gpt2Tensors)
+  const transform = config.architecture === 'gpt2' ? gpt2Tensors : undefined;
   const uploads: StreamingSafetensorsUpload[] = [];
   const fetchWeights = async (name: string, optional: boolean): Promise<Uint8Array | null> => {
-    const upload = streamUploads ? new StreamingSafetensorsUpload(backend, name) : null;
+    const upload = new StreamingSafetensorsUpload(backend, name, undefined, transform);
     try {
-      const bytes = await fetchFile(name, optional, upload ? (offset, chunk) => upload.push(offset, chunk) : undefined);
-      if (upload && bytes) uploads.push(upload);
-      else upload?.dispose();
+      const bytes = await fetchFile(name, optional, (offset, chunk) => upload.push(offset, chunk));
+      if (bytes) uploads.push(upload);
+      else upload.dispose();
       return bytes;
     } catch (error) {
-      upload?.dispose();
+      upload.dispose();
       throw error;
     }
   };

@@ -153,9 +153,21 @@ abstract class StreamingUpload<Info extends { readonly name: string; readonly be
   }
 }
 
-/** A safetensors file: every tensor becomes f32 on the backend. */
+/**
+ * What a model makes of one checkpoint tensor before upload: the tensors to upload under their names (e.g.
+ * GPT-2's Conv1D weights transposed, its fused c_attn split into q, k and v). The default keeps it as it is.
+ */
+export type TensorTransform = (name: string, values: Float32Array, shape: readonly number[]) => { name: string; values: Float32Array; shape: readonly number[] }[];
+
+/** A safetensors file: every tensor becomes f32 on the backend (through `transform` when given). */
 export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTensorInfo> {
   #header: SafetensorsHeader | null = null;
+  #transform: TensorTransform | undefined;
+
+  constructor(backend: Backend, fileName: string, fileSize?: number, transform?: TensorTransform) {
+    super(backend, fileName, fileSize);
+    this.#transform = transform;
+  }
 
   get header(): SafetensorsHeader | null {
     return this.#header;
@@ -172,7 +184,8 @@ export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTenso
 
   protected uploadTensor(info: SafetensorsTensorInfo, bytes: Uint8Array): void {
     const values = safetensorsToF32(info, bytes, info.begin, this.fileName);
-    this.keep(info.name, this.backend.upload(values, info.shape, 'f32'));
+    const parts = this.#transform ? this.#transform(info.name, values, info.shape) : [{ name: info.name, values, shape: info.shape }];
+    for (const p of parts) this.keep(p.name, this.backend.upload(p.values, p.shape, 'f32'));
   }
 }
 

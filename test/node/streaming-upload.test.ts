@@ -8,6 +8,7 @@ import { FormatError } from '../../engine/errors.js';
 import { GgmlType, parseGguf } from '../../engine/formats/gguf.js';
 import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../../engine/formats/gguf-llama.js';
 import { disposeQuantized } from '../../engine/quant/quantized-tensor.js';
+import { gpt2Tensors, transpose } from '../../engine/models/gpt2/gpt2.js';
 import { writeGguf } from '../fixtures/formats/gguf-writer.js';
 
 const FILE = new Uint8Array(readFileSync(new URL('../../models/tiny-llama/model.safetensors', import.meta.url)));
@@ -110,6 +111,31 @@ test('GGUF: an unsupported architecture fails with the header, before any tensor
   up.push(0, GGUF.subarray(0, Math.floor(GGUF.length / 2)));
   assert.ok(up.progress.tensors > 0);
   assert.ok(backend.memory().allocatedBytes > 0);
+  up.dispose();
+  assert.equal(backend.memory().allocatedBytes, 0);
+});
+
+test('GPT-2: Conv1D weights stream in transposed, c_attn split into q, k and v, as Gpt2Model uses them', async () => {
+  const file = new Uint8Array(readFileSync(new URL('../../models/tiny-gpt2/model.safetensors', import.meta.url)));
+  const backend = await createCpuBackend();
+  const up = new StreamingSafetensorsUpload(backend, 'model.safetensors', undefined, gpt2Tensors);
+  for (let offset = 0; offset < file.length; offset += 50_000) up.push(offset, file.subarray(offset, Math.min(file.length, offset + 50_000)));
+  const header = parseSafetensors(file);
+  const info = header.tensors.find((t) => t.name.endsWith('h.0.attn.c_attn.weight'))!;
+  const [inDim, outDim] = info.shape as [number, number];
+  const full = transpose(safetensorsToF32(info, file, 0), inDim, outDim);
+  const d = outDim / 3;
+  for (const [i, part] of ['q', 'k', 'v'].entries()) {
+    const t = up.take(`${info.name}#${part}`)!;
+    assert.deepEqual([...t.shape], [d, inDim]);
+    assert.deepEqual(await backend.download(t), full.slice(i * d * inDim, (i + 1) * d * inDim));
+    t.dispose();
+  }
+  assert.equal(up.take(info.name), null, 'the fused tensor itself is not uploaded');
+  const fc = header.tensors.find((t) => t.name.endsWith('h.1.mlp.c_fc.weight'))!;
+  const fcT = up.take(`${fc.name}#T`)!;
+  assert.deepEqual([...fcT.shape], [fc.shape[1], fc.shape[0]]);
+  fcT.dispose();
   up.dispose();
   assert.equal(backend.memory().allocatedBytes, 0);
 });

@@ -4,7 +4,7 @@ import type { Gpt2Config } from '../../formats/config.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { lastRow } from '../llama/llama.js';
 import type { CausalLM, ForwardOptions } from '../model.js';
-import { addBias, disposeLinear, free, linear, linearBytes, reshapeOwned, requireWeight, type LinearWeight, type WeightStore } from '../weights.js';
+import { addBias, disposeLinear, free, linear, linearBytes, reshapeOwned, requireWeight, uploadF32, type LinearWeight, type WeightStore } from '../weights.js';
 
 interface Gpt2Layer {
   ln1w: Tensor;
@@ -31,10 +31,33 @@ interface Gpt2Layer {
 const GELU: Readonly<Record<string, GeluApproximation>> = { gelu_new: 'tanh', gelu_pytorch_tanh: 'tanh', gelu_fast: 'tanh', gelu: 'erf' };
 
 /** HF Conv1D stores W as [in, out]; our projections are [out, in]. */
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(w.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c]!;
   return out;
+}
+
+const CONV = /(^|\.)(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
+const QKV = ['q', 'k', 'v'] as const;
+
+/**
+ * The tensors GPT-2 uploads from a checkpoint tensor (the streaming loader applies this as the file arrives):
+ * Conv1D weights [in, out] transposed to [out, in] under `<name>#T`, and c_attn's weight and bias split into
+ * q, k and v under `<name>#q|k|v`; everything else as it is.
+ */
+export function gpt2Tensors(name: string, values: Float32Array, shape: readonly number[]): { name: string; values: Float32Array; shape: readonly number[] }[] {
+  if (CONV.test(name) && shape.length === 2) {
+    const [inDim, outDim] = shape as [number, number];
+    const t = transpose(values, inDim, outDim);
+    if (!name.endsWith('attn.c_attn.weight') || outDim % 3 !== 0) return [{ name: `${name}#T`, values: t, shape: [outDim, inDim] }];
+    const d = outDim / 3;
+    return QKV.map((p, i) => ({ name: `${name}#${p}`, values: t.slice(i * d * inDim, (i + 1) * d * inDim), shape: [d, inDim] }));
+  }
+  if (name.endsWith('attn.c_attn.bias') && shape.length === 1 && shape[0]! % 3 === 0) {
+    const d = shape[0]! / 3;
+    return QKV.map((p, i) => ({ name: `${name}#${p}`, values: values.slice(i * d, (i + 1) * d), shape: [d] }));
+  }
+  return [{ name, values, shape }];
 }
 
 /**
@@ -63,19 +86,25 @@ export class Gpt2Model implements CausalLM {
     const pre = store.has('transformer.wte.weight') ? 'transformer.' : '';
     const d = config.nEmbd;
     const dh = d / config.nHead;
-    const f32 = (name: string, shape: number[]): Tensor => {
-      requireWeight(store, pre + name, shape);
-      return backend.upload(store.f32(pre + name), shape, 'f32');
+    const f32 = (name: string, shape: number[]): Tensor => uploadF32(backend, store, pre + name, shape);
+    // what the streaming loader already uploaded (gpt2Tensors), else made here from the complete file
+    const taken = (key: string, shape: readonly number[]): Tensor | null => {
+      const t = store.take?.(key) ?? null;
+      if (t && (t.backend !== backend || t.shape.length !== shape.length || t.shape.some((v, i) => v !== shape[i]))) {
+        t.dispose();
+        return null;
+      }
+      return t;
     };
-    // Conv1D [in, out] → dense [out, in], optionally only columns [from, from + n)
-    const conv = (name: string, inDim: number, outDim: number, from = 0, n = outDim): LinearWeight => {
+    // Conv1D [in, out] → dense [out, in], optionally only columns [from, from + n) (part q, k or v of c_attn)
+    const conv = (name: string, inDim: number, outDim: number, from = 0, n = outDim, part = 'T'): LinearWeight => {
       requireWeight(store, pre + name, [inDim, outDim]);
-      const full = transpose(store.f32(pre + name), inDim, outDim);
-      return { kind: 'dense', w: backend.upload(full.subarray(from * inDim, (from + n) * inDim), [n, inDim], 'f32'), n, k: inDim };
+      const w = taken(`${pre}${name}#${part}`, [n, inDim]) ?? backend.upload(transpose(store.f32(pre + name), inDim, outDim).subarray(from * inDim, (from + n) * inDim), [n, inDim], 'f32');
+      return { kind: 'dense', w, n, k: inDim };
     };
-    const biasSlice = (name: string, total: number, from: number, n: number): Tensor => {
+    const biasSlice = (name: string, total: number, from: number, n: number, part: string): Tensor => {
       requireWeight(store, pre + name, [total]);
-      return backend.upload(store.f32(pre + name).subarray(from, from + n), [n], 'f32');
+      return taken(`${pre}${name}#${part}`, [n]) ?? backend.upload(store.f32(pre + name).subarray(from, from + n), [n], 'f32');
     };
     this.#wte = f32('wte.weight', [config.vocabSize, d]);
     this.#wpe = f32('wpe.weight', [config.nPositions, d]);
@@ -84,12 +113,12 @@ export class Gpt2Model implements CausalLM {
       this.#layers.push({
         ln1w: f32(`${p}ln_1.weight`, [d]),
         ln1b: f32(`${p}ln_1.bias`, [d]),
-        q: conv(`${p}attn.c_attn.weight`, d, 3 * d, 0, d),
-        k: conv(`${p}attn.c_attn.weight`, d, 3 * d, d, d),
-        v: conv(`${p}attn.c_attn.weight`, d, 3 * d, 2 * d, d),
-        qb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, 0, d),
-        kb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, d, d),
-        vb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, 2 * d, d),
+        q: conv(`${p}attn.c_attn.weight`, d, 3 * d, 0, d, 'q'),
+        k: conv(`${p}attn.c_attn.weight`, d, 3 * d, d, d, 'k'),
+        v: conv(`${p}attn.c_attn.weight`, d, 3 * d, 2 * d, d, 'v'),
+        qb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, 0, d, 'q'),
+        kb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, d, d, 'k'),
+        vb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, 2 * d, d, 'v'),
         proj: conv(`${p}attn.c_proj.weight`, d, d),
         projb: f32(`${p}attn.c_proj.bias`, [d]),
         ln2w: f32(`${p}ln_2.weight`, [d]),
