@@ -5,6 +5,29 @@ import { getEngine, type ModelLoadProgress } from '../../engine/index.js';
 // files, a second load reads them back without the network, and the cache can be listed and cleared.
 const SRC = new URL('/models/tiny-llama/', location.href).href;
 
+/**
+ * Loads SRC on the cpu backend and measures the most bytes the backend held while `weights` (the weights file)
+ * was still downloading: > 0 means tensors were uploaded as they arrived.
+ */
+async function loadWatchingUploads(weights: string, opts: { file?: string; onProgress?: (p: ModelLoadProgress) => void } = {}) {
+  const engine = getEngine();
+  const cpu = await engine.backend('cpu');
+  const before = cpu.memory().allocatedBytes;
+  let uploadedMidDownload = 0;
+  const model = await engine.load(SRC, {
+    backend: 'cpu',
+    maxSequence: 64,
+    ...(opts.file ? { file: opts.file } : {}),
+    onProgress: (p) => {
+      opts.onProgress?.(p);
+      if (p.file === weights && p.phase === 'download' && p.fileTotal !== undefined && p.fileLoaded < p.fileTotal) {
+        uploadedMidDownload = Math.max(uploadedMidDownload, cpu.memory().allocatedBytes - before);
+      }
+    },
+  });
+  return { model, uploadedMidDownload };
+}
+
 describe('engine.load() and engine.cache', () => {
   before(async () => {
     await getEngine().cache!.clear();
@@ -13,19 +36,7 @@ describe('engine.load() and engine.cache', () => {
   it('caches the files of a first load and serves the second from the cache', async () => {
     const engine = getEngine();
     const first: ModelLoadProgress[] = [];
-    const cpu = await engine.backend('cpu');
-    const before = cpu.memory().allocatedBytes;
-    let uploadedMidDownload = 0;
-    const m1 = await engine.load(SRC, {
-      backend: 'cpu',
-      maxSequence: 64,
-      onProgress: (p) => {
-        first.push(p);
-        if (p.file === 'model.safetensors' && p.phase === 'download' && p.fileTotal !== undefined && p.fileLoaded < p.fileTotal) {
-          uploadedMidDownload = Math.max(uploadedMidDownload, cpu.memory().allocatedBytes - before);
-        }
-      },
-    });
+    const { model: m1, uploadedMidDownload } = await loadWatchingUploads('model.safetensors', { onProgress: (p) => first.push(p) });
     // weights reach the backend while model.safetensors is still downloading
     expect(uploadedMidDownload).to.be.greaterThan(1e6);
     expect(first.some((p) => p.phase === 'download')).to.equal(true);
@@ -59,19 +70,7 @@ describe('engine.load() and engine.cache', () => {
 
   it('a GGUF file uploads its weights while it downloads, and the model generates', async () => {
     const engine = getEngine();
-    const cpu = await engine.backend('cpu');
-    const before = cpu.memory().allocatedBytes;
-    let uploadedMidDownload = 0;
-    const m = await engine.load(SRC, {
-      backend: 'cpu',
-      maxSequence: 64,
-      file: 'tiny-llama-q4_0.gguf',
-      onProgress: (p) => {
-        if (p.phase === 'download' && p.fileTotal !== undefined && p.fileLoaded < p.fileTotal) {
-          uploadedMidDownload = Math.max(uploadedMidDownload, cpu.memory().allocatedBytes - before);
-        }
-      },
-    });
+    const { model: m, uploadedMidDownload } = await loadWatchingUploads('tiny-llama-q4_0.gguf', { file: 'tiny-llama-q4_0.gguf' });
     expect(uploadedMidDownload, 'bytes on the backend before the download ended').to.be.greaterThan(1e6);
     expect(m.format).to.equal('gguf');
     const r = await m.generate('Love is', { maxNewTokens: 4, temperature: 0 }).result;
