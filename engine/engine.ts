@@ -11,8 +11,6 @@ import { ModelCache, type SourceInput } from './loader/index.js';
 export interface EngineLoadOptions extends ModelLoadOptions {
   /** Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). */
   backend?: BackendRequest;
-  /** Weight precision: 'original' runs the checkpoint's own weights (GGUF files keep their Q8_0/Q4_0). */
-  precision?: 'original';
 }
 
 interface SharedLoad {
@@ -109,7 +107,7 @@ export class Engine {
     if (!shared) {
       const controller = new AbortController();
       const entry: SharedLoad = { controller, waiting: 0, users: 0, model: null, promise: Promise.resolve(null as unknown as Model) };
-      entry.promise = loadModel(src, backend, { ...rest, signal: controller.signal, onProgress: (p) => this.#progress.get(entry)?.forEach((f) => f(p)) }).then(
+      entry.promise = loadModel(src, backend, { ...rest, precision, signal: controller.signal, onProgress: (p) => this.#progress.get(entry)?.forEach((f) => f(p)) }).then(
         (model) => {
           entry.model = model;
           return model;

@@ -15,7 +15,8 @@ import { LlamaModel } from './models/llama/llama.js';
 import type { CausalLM } from './models/model.js';
 import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
 import type { WeightStore } from './models/weights.js';
-import { StreamingGgufUpload, StreamingSafetensorsUpload } from './models/streaming-upload.js';
+import { StreamingGgufUpload, StreamingSafetensorsUpload, type QuantizePlan } from './models/streaming-upload.js';
+import type { QuantFormat } from './quant/layout.js';
 import type { BertOutput } from './models/bert/bert.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
@@ -64,6 +65,29 @@ export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase
   maxSequence?: number;
   /** KV-cache size class for decoders: low (512 tokens / 32 MiB), balanced (default: 2048 / 256 MiB), max. */
   memoryProfile?: MemoryProfileName;
+  /**
+   * Weight precision: 'original' runs the checkpoint's own weights (GGUF files keep their Q8_0/Q4_0); 'q8' and
+   * 'q4' quantize a Llama-family float checkpoint's projections (q/k/v/o, gate/up/down, an untied lm_head) to
+   * int8 / int4, groups of 32, symmetric, while it loads — embeddings and norms stay f32.
+   */
+  precision?: Precision;
+}
+
+export type Precision = 'original' | 'q8' | 'q4';
+
+const PRECISION_FORMATS: Readonly<Record<Exclude<Precision, 'original'>, QuantFormat>> = {
+  q8: { bits: 8, groupSize: 32, symmetric: true },
+  q4: { bits: 4, groupSize: 32, symmetric: true },
+};
+
+/** The Llama projections a quantized load packs (what LlamaModel uploads through uploadLinear). */
+const LLAMA_LINEAR = /(^|\.)(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.weight$|^lm_head\.weight$/;
+
+function quantizePlan(precision: Precision | undefined): QuantizePlan | undefined {
+  if (!precision || precision === 'original') return undefined;
+  const format = PRECISION_FORMATS[precision];
+  if (!format) throw new InvalidArgumentError(`precision "${String(precision)}" is not one of original, q8, q4.`);
+  return (name, shape) => (LLAMA_LINEAR.test(name) && shape.length === 2 && shape[1]! % format.groupSize === 0 ? format : null);
 }
 
 export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
@@ -190,7 +214,9 @@ function cacheLength(config: ModelConfig, options: ModelLoadOptions): number {
 export async function loadModel(src: SourceInput, backend: Backend, options: ModelLoadOptions = {}): Promise<Model> {
 
   const { folder, file: ggufFile } = splitGguf(src, options.file);
-  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, ...loaderOptions } = options;
+  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, precision, ...loaderOptions } = options;
+  const plan = quantizePlan(precision);
+  if (plan && ggufFile) throw new InvalidArgumentError(`precision "${precision}" quantizes float checkpoints; ${ggufFile} is a GGUF file, whose weights load as stored — use precision "original".`);
   const loader = new ModelLoader(folder, loaderOptions);
   const done = new Map<string, number>();
   let loadedBefore = 0;
@@ -247,6 +273,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   }
 
   const config = parseModelConfig(json((await fetchFile('config.json'))!), 'config.json');
+  if (plan && config.architecture !== 'llama') throw new InvalidArgumentError(`precision "${precision}" is available for Llama-family models; this is a ${config.architecture} model — use precision "original".`);
   const tokJson = await fetchFile('tokenizer.json', true);
   if (!tokJson) throw new FormatError('tokenizer.json', 'the model folder has no tokenizer.json; accel needs the fast-tokenizer file (save the tokenizer with transformers to create it).');
   const tokConfig = await fetchFile('tokenizer_config.json', true);
@@ -260,7 +287,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const transform = config.architecture === 'gpt2' ? gpt2Tensors : undefined;
   const uploads: StreamingSafetensorsUpload[] = [];
   const fetchWeights = async (name: string, optional: boolean): Promise<Uint8Array | null> => {
-    const upload = new StreamingSafetensorsUpload(backend, name, undefined, transform);
+    const upload = new StreamingSafetensorsUpload(backend, name, undefined, transform, plan);
     try {
       const bytes = await fetchFile(name, optional, (offset, chunk) => upload.push(offset, chunk));
       if (bytes) uploads.push(upload);
@@ -285,7 +312,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
         files.push({ header: parseSafetensors(bytes, shard), bytes });
       }
     }
-    const store: WeightStore = safetensorsStore(files, uploads);
+    const store: WeightStore = safetensorsStore(files, uploads, plan);
     report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
     const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
     if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);

@@ -10,7 +10,7 @@ export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
 
 const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'webnn'] as const;
 type BackendAttr = (typeof BACKENDS)[number];
-const PRECISIONS = ['original', 'q8', 'q4', 'q3', 'q2'] as const;
+const PRECISIONS = ['original', 'q8', 'q4'] as const;
 type PrecisionAttr = (typeof PRECISIONS)[number];
 
 /**
@@ -23,7 +23,8 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  *
  * @attr src - Model folder URL, `.gguf` file URL, `hf:owner/name[@revision]` or `ipfs://CID`.
  * @attr backend - auto (default), webgpu, wasm, cpu or webnn.
- * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0).
+ * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0), q8 or q4 (a
+ *   Llama-family float checkpoint's projections quantized to int8 / int4, groups of 32, while it loads).
  * @attr preload - Load as soon as the element is connected, not on first use.
  * @attr max-sequence - KV-cache length in tokens (overrides memory-profile).
  * @attr memory-profile - KV-cache size class: low (512 tokens), balanced (default, 2048) or max (the model's limit).
@@ -144,12 +145,10 @@ export class AccelModel extends AccelElement {
       if (!BACKENDS.includes(this.backend)) throw new InvalidArgumentError(`<accel-model backend="${this.backend}">: expected one of ${BACKENDS.join(', ')}.`);
       if (this.backend === 'webnn') throw new BackendUnavailableError('webnn', 'this build of accel has no WebNN backend yet; use webgpu, wasm or auto');
       if (!['low', 'balanced', 'max'].includes(this.memoryProfile)) throw new InvalidArgumentError(`<accel-model memory-profile="${this.memoryProfile}">: expected low, balanced or max.`);
-      if (this.precision !== 'original') {
-        throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: only "original" is available in this build (load a Q8_0/Q4_0 .gguf file for quantized weights).`);
-      }
+      if (!PRECISIONS.includes(this.precision)) throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: expected one of ${PRECISIONS.join(', ')}.`);
       const model = await this.client.load(absoluteSource(this.src), {
         backend: this.backend as BackendRequest,
-        precision: 'original',
+        precision: this.precision,
         signal,
         ...(this.maxSequence ? { maxSequence: this.maxSequence } : {}),
         memoryProfile: this.memoryProfile,

@@ -4,7 +4,8 @@ import type { GgufHeader, GgufTensorInfo } from '../formats/gguf.js';
 import { ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../formats/gguf-llama.js';
 import { safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
 import type { PackedWeightData, WeightStore } from './weights.js';
-import { GGUF_KEEP_PACKED, type StreamingGgufUpload, type StreamingSafetensorsUpload } from './streaming-upload.js';
+import { GGUF_KEEP_PACKED, type QuantizePlan, type StreamingGgufUpload, type StreamingSafetensorsUpload } from './streaming-upload.js';
+import { quantizeWeight } from '../quant/quantize.js';
 
 /** One safetensors file: its parsed header and the whole file's bytes. */
 export interface SafetensorsFile {
@@ -12,8 +13,11 @@ export interface SafetensorsFile {
   bytes: Uint8Array;
 }
 
-/** Tensors of one or more safetensors shards, by name; `uploads` hold tensors already on the backend. */
-export function safetensorsStore(files: readonly SafetensorsFile[], uploads: readonly StreamingSafetensorsUpload[] = []): WeightStore {
+/**
+ * Tensors of one or more safetensors shards, by name; `uploads` hold tensors already on the backend; `quantize`
+ * packs the weights it names (when they were not packed while streaming).
+ */
+export function safetensorsStore(files: readonly SafetensorsFile[], uploads: readonly StreamingSafetensorsUpload[] = [], quantize?: QuantizePlan): WeightStore {
   const byName = new Map<string, { info: SafetensorsTensorInfo; file: SafetensorsFile }>();
   for (const file of files) for (const info of file.header.tensors) byName.set(info.name, { info, file });
   const get = (name: string) => {
@@ -28,11 +32,23 @@ export function safetensorsStore(files: readonly SafetensorsFile[], uploads: rea
       const { info, file } = get(name);
       return safetensorsToF32(info, file.bytes, 0, file.header.fileName);
     },
-    packed: () => null,
+    packed: (name) => {
+      const { info, file } = get(name);
+      const format = quantize?.(name, info.shape) ?? null;
+      if (!format || info.shape.length !== 2) return null;
+      return quantizeWeight(safetensorsToF32(info, file.bytes, 0, file.header.fileName), info.shape[0]!, info.shape[1]!, format);
+    },
     take: (name) => {
       for (const u of uploads) {
         const t = u.take(name);
         if (t) return t;
+      }
+      return null;
+    },
+    takeQuantized: (name) => {
+      for (const u of uploads) {
+        const q = u.takeQuantized(name);
+        if (q) return q;
       }
       return null;
     },

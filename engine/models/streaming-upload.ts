@@ -4,6 +4,8 @@ import { GgmlType, tryParseGgufHeader, type GgufHeader, type GgufTensorInfo } fr
 import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../formats/gguf-llama.js';
 import { parseSafetensorsHeader, safetensorsHeaderBytes, safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
 import { disposeQuantized, type QuantizedTensor } from '../quant/quantized-tensor.js';
+import type { QuantFormat } from '../quant/layout.js';
+import { quantizeWeight } from '../quant/quantize.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /**
@@ -159,14 +161,22 @@ abstract class StreamingUpload<Info extends { readonly name: string; readonly be
  */
 export type TensorTransform = (name: string, values: Float32Array, shape: readonly number[]) => { name: string; values: Float32Array; shape: readonly number[] }[];
 
-/** A safetensors file: every tensor becomes f32 on the backend (through `transform` when given). */
+/** Which tensors a load quantizes, and to what (null: keep f32). */
+export type QuantizePlan = (name: string, shape: readonly number[]) => QuantFormat | null;
+
+/**
+ * A safetensors file: every tensor becomes f32 on the backend (through `transform` when given), or packed when
+ * `quantize` names a format for it — then no f32 copy of that weight ever reaches the backend.
+ */
 export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTensorInfo> {
   #header: SafetensorsHeader | null = null;
   #transform: TensorTransform | undefined;
+  #quantize: QuantizePlan | undefined;
 
-  constructor(backend: Backend, fileName: string, fileSize?: number, transform?: TensorTransform) {
+  constructor(backend: Backend, fileName: string, fileSize?: number, transform?: TensorTransform, quantize?: QuantizePlan) {
     super(backend, fileName, fileSize);
     this.#transform = transform;
+    this.#quantize = quantize;
   }
 
   get header(): SafetensorsHeader | null {
@@ -184,6 +194,12 @@ export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTenso
 
   protected uploadTensor(info: SafetensorsTensorInfo, bytes: Uint8Array): void {
     const values = safetensorsToF32(info, bytes, info.begin, this.fileName);
+    const format = this.#quantize?.(info.name, info.shape) ?? null;
+    if (format && info.shape.length === 2) {
+      const q = quantizeWeight(values, info.shape[0]!, info.shape[1]!, format);
+      this.keepQuantized(info.name, this.backend.uploadQuantized(format, q.shape, q.data, q.scales, q.mins));
+      return;
+    }
     const parts = this.#transform ? this.#transform(info.name, values, info.shape) : [{ name: info.name, values, shape: info.shape }];
     for (const p of parts) this.keep(p.name, this.backend.upload(p.values, p.shape, 'f32'));
   }
