@@ -1,5 +1,6 @@
 import { expect } from '@open-wc/testing';
 import { getEngine, type BackendName, type Model } from '../../engine/index.js';
+import { cosine, maxAbsDiff } from '../helpers/compare.js';
 
 // PyTorch float32 CPU references (tools/train/make_references.py) for the shipped models, checked on
 // every backend. Greedy continuations are checked by teacher forcing (one forward pass over prompt +
@@ -20,22 +21,7 @@ const BACKENDS: BackendName[] = ['cpu', 'wasm', 'webgpu'];
 // SwiftShader decodes this model at about 1 token/s, so the incremental decode there is shorter.
 const DECODE_STEPS: Record<BackendName, number> = { cpu: 64, wasm: 64, webgpu: 6 };
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).to.equal(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 function argmaxRow(x: Float32Array, row: number, v: number): number {
   let best = 0;

@@ -3,25 +3,12 @@ import '../../components/accel-model/index.js';
 import type { AccelModel } from '../../components/accel-model/accel-model.js';
 import { configureElements } from '../../src/engine-client.js';
 import { AccelError, getEngine, type Model } from '../../engine/index.js';
+import { cosine, maxAbsDiff } from '../helpers/compare.js';
 
 // precision q8 / q4: the shipped float model's projections are quantized while it loads, on every backend.
 const SRC = new URL('/models/tiny-llama/', location.href).href;
 
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 async function lastLogits(m: Model, ids: number[]): Promise<Float32Array> {
   m.lm!.resetCache();
