@@ -15,8 +15,7 @@ import { LlamaModel } from './models/llama/llama.js';
 import type { CausalLM } from './models/model.js';
 import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
 import type { WeightStore } from './models/weights.js';
-import { StreamingGgufUpload, StreamingSafetensorsUpload, type QuantizePlan } from './models/streaming-upload.js';
-import type { QuantFormat } from './quant/layout.js';
+import { StreamingGgufUpload, StreamingSafetensorsUpload, type QuantChoice, type QuantizePlan } from './models/streaming-upload.js';
 import type { BertOutput } from './models/bert/bert.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
@@ -66,28 +65,44 @@ export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase
   /** KV-cache size class for decoders: low (512 tokens / 32 MiB), balanced (default: 2048 / 256 MiB), max. */
   memoryProfile?: MemoryProfileName;
   /**
-   * Weight precision: 'original' runs the checkpoint's own weights (GGUF files keep their Q8_0/Q4_0); 'q8' and
-   * 'q4' quantize a Llama-family float checkpoint's projections (q/k/v/o, gate/up/down, an untied lm_head) to
-   * int8 / int4, groups of 32, symmetric, while it loads — embeddings and norms stay f32.
+   * Weight precision of a Llama-family float checkpoint, quantized while it loads (embeddings and norms stay
+   * f32; GGUF files load as stored and take only 'original'):
+   *  - 'q8' / 'q4': every projection (q/k/v/o, gate/up/down, an untied lm_head) int8 / int4, groups of 32, symmetric;
+   *  - 'q3' / 'q2': 3 / 2 bits, groups of 128, asymmetric, with the error-minimising clip search;
+   *  - 'mixed': the seeds' preset — attention 3-bit, feed-forward 2-bit (g128, asymmetric, clip search),
+   *    lm_head 4-bit (g32 symmetric).
    */
   precision?: Precision;
 }
 
-export type Precision = 'original' | 'q8' | 'q4';
+export type Precision = 'original' | 'q8' | 'q4' | 'q3' | 'q2' | 'mixed';
 
-const PRECISION_FORMATS: Readonly<Record<Exclude<Precision, 'original'>, QuantFormat>> = {
-  q8: { bits: 8, groupSize: 32, symmetric: true },
-  q4: { bits: 4, groupSize: 32, symmetric: true },
+const Q8: QuantChoice = { format: { bits: 8, groupSize: 32, symmetric: true }, clipSearch: false };
+const Q4: QuantChoice = { format: { bits: 4, groupSize: 32, symmetric: true }, clipSearch: false };
+const Q3: QuantChoice = { format: { bits: 3, groupSize: 128, symmetric: false }, clipSearch: true };
+const Q2: QuantChoice = { format: { bits: 2, groupSize: 128, symmetric: false }, clipSearch: true };
+
+/** The Llama projections a quantized load packs (what LlamaModel uploads through uploadLinear), by class. */
+const ATTENTION = /(^|\.)self_attn\.[qkvo]_proj\.weight$/;
+const FFN = /(^|\.)mlp\.(gate|up|down)_proj\.weight$/;
+const LM_HEAD = /^lm_head\.weight$/;
+
+const PLANS: Readonly<Record<Exclude<Precision, 'original'>, (name: string) => QuantChoice | null>> = {
+  q8: (n) => (ATTENTION.test(n) || FFN.test(n) || LM_HEAD.test(n) ? Q8 : null),
+  q4: (n) => (ATTENTION.test(n) || FFN.test(n) || LM_HEAD.test(n) ? Q4 : null),
+  q3: (n) => (ATTENTION.test(n) || FFN.test(n) || LM_HEAD.test(n) ? Q3 : null),
+  q2: (n) => (ATTENTION.test(n) || FFN.test(n) || LM_HEAD.test(n) ? Q2 : null),
+  mixed: (n) => (ATTENTION.test(n) ? Q3 : FFN.test(n) ? Q2 : LM_HEAD.test(n) ? Q4 : null),
 };
-
-/** The Llama projections a quantized load packs (what LlamaModel uploads through uploadLinear). */
-const LLAMA_LINEAR = /(^|\.)(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.weight$|^lm_head\.weight$/;
 
 function quantizePlan(precision: Precision | undefined): QuantizePlan | undefined {
   if (!precision || precision === 'original') return undefined;
-  const format = PRECISION_FORMATS[precision];
-  if (!format) throw new InvalidArgumentError(`precision "${String(precision)}" is not one of original, q8, q4.`);
-  return (name, shape) => (LLAMA_LINEAR.test(name) && shape.length === 2 && shape[1]! % format.groupSize === 0 ? format : null);
+  const plan = PLANS[precision];
+  if (!plan) throw new InvalidArgumentError(`precision "${String(precision)}" is not one of original, ${Object.keys(PLANS).join(', ')}.`);
+  return (name, shape) => {
+    const c = plan(name);
+    return c && shape.length === 2 && shape[1]! % c.format.groupSize === 0 ? c : null;
+  };
 }
 
 export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';

@@ -1,5 +1,5 @@
 /**
- * Quantization quality and cost on the shipped model (`npm run bench:quant`): for precision original / q8 / q4,
+ * Quantization quality and cost on the shipped model (`npm run bench:quant`): for every precision,
  * held-out perplexity (the definition of tools/train/make_references.py: windows of 512 tokens over
  * models/tiny-llama/heldout.txt, documents joined with EOS), weight memory and greedy decode tok/s, on the wasm
  * backend (1 thread) under Node. The original row is checked against PyTorch's figure in the fixture first, so
@@ -22,7 +22,7 @@ const server = await createLoaderTestServer();
 const backend = await createWasmBackend();
 const rows: Record<string, unknown>[] = [];
 try {
-  for (const precision of ['original', 'q8', 'q4'] as Precision[]) {
+  for (const precision of ['original', 'q8', 'q4', 'q3', 'q2', 'mixed'] as Precision[]) {
     const model = await loadModel(`${server.origin}/__models/tiny-llama/`, backend, { precision, maxSequence: SEQ, cache: false });
     const lm = model.lm!;
     const eos = model.config.architecture === 'llama' ? model.config.eosTokenIds[0]! : 0;

@@ -10,7 +10,7 @@ export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
 
 const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'webnn'] as const;
 type BackendAttr = (typeof BACKENDS)[number];
-const PRECISIONS = ['original', 'q8', 'q4'] as const;
+const PRECISIONS = ['original', 'q8', 'q4', 'q3', 'q2', 'mixed'] as const;
 type PrecisionAttr = (typeof PRECISIONS)[number];
 
 /**
@@ -23,8 +23,9 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  *
  * @attr src - Model folder URL, `.gguf` file URL, `hf:owner/name[@revision]` or `ipfs://CID`.
  * @attr backend - auto (default), webgpu, wasm, cpu or webnn.
- * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0), q8 or q4 (a
- *   Llama-family float checkpoint's projections quantized to int8 / int4, groups of 32, while it loads).
+ * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0), or a Llama-family
+ *   float checkpoint's projections quantized while it loads: q8, q4 (g32), q3, q2 (g128, clip search) or mixed
+ *   (attention 3-bit, feed-forward 2-bit, lm_head 4-bit).
  * @attr preload - Load as soon as the element is connected, not on first use.
  * @attr max-sequence - KV-cache length in tokens (overrides memory-profile).
  * @attr memory-profile - KV-cache size class: low (512 tokens), balanced (default, 2048) or max (the model's limit).

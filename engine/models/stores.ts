@@ -34,9 +34,9 @@ export function safetensorsStore(files: readonly SafetensorsFile[], uploads: rea
     },
     packed: (name) => {
       const { info, file } = get(name);
-      const format = quantize?.(name, info.shape) ?? null;
-      if (!format || info.shape.length !== 2) return null;
-      return quantizeWeight(safetensorsToF32(info, file.bytes, 0, file.header.fileName), info.shape[0]!, info.shape[1]!, format);
+      const choice = quantize?.(name, info.shape) ?? null;
+      if (!choice || info.shape.length !== 2) return null;
+      return quantizeWeight(safetensorsToF32(info, file.bytes, 0, file.header.fileName), info.shape[0]!, info.shape[1]!, choice.format, { clipSearch: choice.clipSearch });
     },
     take: (name) => {
       for (const u of uploads) {

@@ -161,8 +161,14 @@ abstract class StreamingUpload<Info extends { readonly name: string; readonly be
  */
 export type TensorTransform = (name: string, values: Float32Array, shape: readonly number[]) => { name: string; values: Float32Array; shape: readonly number[] }[];
 
-/** Which tensors a load quantizes, and to what (null: keep f32). */
-export type QuantizePlan = (name: string, shape: readonly number[]) => QuantFormat | null;
+/** How one weight is quantized. */
+export interface QuantChoice {
+  readonly format: QuantFormat;
+  readonly clipSearch: boolean;
+}
+
+/** Which tensors a load quantizes, and how (null: keep f32). */
+export type QuantizePlan = (name: string, shape: readonly number[]) => QuantChoice | null;
 
 /**
  * A safetensors file: every tensor becomes f32 on the backend (through `transform` when given), or packed when
@@ -194,10 +200,10 @@ export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTenso
 
   protected uploadTensor(info: SafetensorsTensorInfo, bytes: Uint8Array): void {
     const values = safetensorsToF32(info, bytes, info.begin, this.fileName);
-    const format = this.#quantize?.(info.name, info.shape) ?? null;
-    if (format && info.shape.length === 2) {
-      const q = quantizeWeight(values, info.shape[0]!, info.shape[1]!, format);
-      this.keepQuantized(info.name, this.backend.uploadQuantized(format, q.shape, q.data, q.scales, q.mins));
+    const choice = this.#quantize?.(info.name, info.shape) ?? null;
+    if (choice && info.shape.length === 2) {
+      const q = quantizeWeight(values, info.shape[0]!, info.shape[1]!, choice.format, { clipSearch: choice.clipSearch });
+      this.keepQuantized(info.name, this.backend.uploadQuantized(choice.format, q.shape, q.data, q.scales, q.mins));
       return;
     }
     const parts = this.#transform ? this.#transform(info.name, values, info.shape) : [{ name: info.name, values, shape: info.shape }];

@@ -51,6 +51,21 @@ describe('precision q8 / q4', function () {
     }
   });
 
+  it('q3, q2 and the mixed preset load with less memory than q4 and generate', async () => {
+    const engine = getEngine();
+    const bytes: Record<string, number> = {};
+    for (const precision of ['q4', 'q3', 'q2', 'mixed'] as const) {
+      const m = await engine.load(SRC, { backend: 'wasm', precision, maxSequence: 64 });
+      bytes[precision] = m.lm!.memory().weightBytes;
+      const r = await m.generate('The LORD is', { maxNewTokens: 4, temperature: 0, ignoreEos: true }).result;
+      expect(r.tokens.length, precision).to.equal(4);
+      engine.unload(m);
+    }
+    expect(bytes.q3).to.be.below(bytes.q4!);
+    expect(bytes.q2).to.be.below(bytes.q3!);
+    expect(bytes.mixed).to.be.below(bytes.q3!).and.above(bytes.q2!);
+  });
+
   it('a GGUF file or an unknown precision is a typed error', async () => {
     const engine = getEngine();
     let err: unknown;
