@@ -87,12 +87,16 @@ const ATTENTION = /(^|\.)self_attn\.[qkvo]_proj\.weight$/;
 const FFN = /(^|\.)mlp\.(gate|up|down)_proj\.weight$/;
 const LM_HEAD = /^lm_head\.weight$/;
 
+/** Per class: attention, feed-forward, lm_head. */
+const byClass = (attention: QuantChoice, ffn: QuantChoice, lmHead: QuantChoice) => (n: string): QuantChoice | null =>
+  ATTENTION.test(n) ? attention : FFN.test(n) ? ffn : LM_HEAD.test(n) ? lmHead : null;
+
 const PLANS: Readonly<Record<Exclude<Precision, 'original'>, (name: string) => QuantChoice | null>> = {
-  q8: (n) => (ATTENTION.test(n) || FFN.test(n) || LM_HEAD.test(n) ? Q8 : null),
-  q4: (n) => (ATTENTION.test(n) || FFN.test(n) || LM_HEAD.test(n) ? Q4 : null),
-  q3: (n) => (ATTENTION.test(n) || FFN.test(n) || LM_HEAD.test(n) ? Q3 : null),
-  q2: (n) => (ATTENTION.test(n) || FFN.test(n) || LM_HEAD.test(n) ? Q2 : null),
-  mixed: (n) => (ATTENTION.test(n) ? Q3 : FFN.test(n) ? Q2 : LM_HEAD.test(n) ? Q4 : null),
+  q8: byClass(Q8, Q8, Q8),
+  q4: byClass(Q4, Q4, Q4),
+  q3: byClass(Q3, Q3, Q3),
+  q2: byClass(Q2, Q2, Q2),
+  mixed: byClass(Q3, Q2, Q4),
 };
 
 function quantizePlan(precision: Precision | undefined): QuantizePlan | undefined {

@@ -8,7 +8,9 @@ import { FormatError } from '../../engine/errors.js';
 import { GgmlType, parseGguf } from '../../engine/formats/gguf.js';
 import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../../engine/formats/gguf-llama.js';
 import { disposeQuantized } from '../../engine/quant/quantized-tensor.js';
-import { gpt2Tensors, transpose } from '../../engine/models/gpt2/gpt2.js';
+import { Gpt2Model, gpt2Tensors, transpose } from '../../engine/models/gpt2/gpt2.js';
+import { parseModelConfig, type Gpt2Config } from '../../engine/formats/config.js';
+import { safetensorsStore } from '../../engine/models/stores.js';
 import { writeGguf } from '../fixtures/formats/gguf-writer.js';
 
 const FILE = new Uint8Array(readFileSync(new URL('../../models/tiny-llama/model.safetensors', import.meta.url)));
@@ -137,5 +139,28 @@ test('GPT-2: Conv1D weights stream in transposed, c_attn split into q, k and v, 
   assert.deepEqual([...fcT.shape], [fc.shape[1], fc.shape[0]]);
   fcT.dispose();
   up.dispose();
+  assert.equal(backend.memory().allocatedBytes, 0);
+});
+
+test('GPT-2 gives the same logits whether its weights streamed in or were read from the complete file', async () => {
+  const dir = new URL('../../models/tiny-gpt2/', import.meta.url);
+  const file = new Uint8Array(readFileSync(new URL('model.safetensors', dir)));
+  const config = parseModelConfig(readFileSync(new URL('config.json', dir), 'utf8')) as Gpt2Config;
+  const backend = await createCpuBackend();
+  const files = [{ header: parseSafetensors(file), bytes: file }];
+  const up = new StreamingSafetensorsUpload(backend, 'model.safetensors', undefined, gpt2Tensors);
+  for (let offset = 0; offset < file.length; offset += 100_000) up.push(offset, file.subarray(offset, Math.min(file.length, offset + 100_000)));
+  const ids = Int32Array.of(464, 3797, 3332, 319, 262);
+  const logits = async (m: Gpt2Model) => {
+    const t = m.forward(ids);
+    const out = await backend.download(t);
+    t.dispose();
+    m.dispose();
+    return out;
+  };
+  const streamed = await logits(new Gpt2Model(backend, config, safetensorsStore(files, [up]), { maxSequence: 16 }));
+  up.dispose();
+  const whole = await logits(new Gpt2Model(backend, config, safetensorsStore(files), { maxSequence: 16 }));
+  assert.deepEqual(streamed, whole);
   assert.equal(backend.memory().allocatedBytes, 0);
 });

@@ -87,24 +87,30 @@ export class Gpt2Model implements CausalLM {
     const d = config.nEmbd;
     const dh = d / config.nHead;
     const f32 = (name: string, shape: number[]): Tensor => uploadF32(backend, store, pre + name, shape);
-    // what the streaming loader already uploaded (gpt2Tensors), else made here from the complete file
-    const taken = (key: string, shape: readonly number[]): Tensor | null => {
+    // each Conv1D / c_attn tensor as gpt2Tensors makes it: taken from what the streaming loader uploaded, else
+    // made here from the complete file (once per checkpoint tensor)
+    const made = new Map<string, ReturnType<typeof gpt2Tensors>>();
+    const part = (name: string, suffix: string, shape: readonly number[]): Tensor => {
+      const key = `${pre}${name}#${suffix}`;
       const t = store.take?.(key) ?? null;
-      if (t && (t.backend !== backend || t.shape.length !== shape.length || t.shape.some((v, i) => v !== shape[i]))) {
-        t.dispose();
-        return null;
-      }
-      return t;
+      if (t && t.backend === backend && t.shape.length === shape.length && t.shape.every((v, i) => v === shape[i])) return t;
+      t?.dispose();
+      let parts = made.get(name);
+      if (!parts) made.set(name, (parts = gpt2Tensors(pre + name, store.f32(pre + name), store.shape(pre + name))));
+      const i = parts.findIndex((q) => q.name === key);
+      const [p] = parts.splice(i, 1);
+      if (parts.length === 0) made.delete(name); // host copies live only until their last part is uploaded
+      return backend.upload(p!.values, p!.shape, 'f32');
     };
-    // Conv1D [in, out] → dense [out, in], optionally only columns [from, from + n) (part q, k or v of c_attn)
-    const conv = (name: string, inDim: number, outDim: number, from = 0, n = outDim, part = 'T'): LinearWeight => {
+    // Conv1D [in, out] → dense [out, in] (`suffix` q, k or v: that third of c_attn)
+    const conv = (name: string, inDim: number, outDim: number, suffix = 'T'): LinearWeight => {
       requireWeight(store, pre + name, [inDim, outDim]);
-      const w = taken(`${pre}${name}#${part}`, [n, inDim]) ?? backend.upload(transpose(store.f32(pre + name), inDim, outDim).subarray(from * inDim, (from + n) * inDim), [n, inDim], 'f32');
-      return { kind: 'dense', w, n, k: inDim };
+      const n = suffix === 'T' ? outDim : outDim / 3;
+      return { kind: 'dense', w: part(name, suffix, [n, inDim]), n, k: inDim };
     };
-    const biasSlice = (name: string, total: number, from: number, n: number, part: string): Tensor => {
+    const biasPart = (name: string, total: number, suffix: string): Tensor => {
       requireWeight(store, pre + name, [total]);
-      return taken(`${pre}${name}#${part}`, [n]) ?? backend.upload(store.f32(pre + name).subarray(from, from + n), [n], 'f32');
+      return part(name, suffix, [total / 3]);
     };
     this.#wte = f32('wte.weight', [config.vocabSize, d]);
     this.#wpe = f32('wpe.weight', [config.nPositions, d]);
@@ -113,12 +119,12 @@ export class Gpt2Model implements CausalLM {
       this.#layers.push({
         ln1w: f32(`${p}ln_1.weight`, [d]),
         ln1b: f32(`${p}ln_1.bias`, [d]),
-        q: conv(`${p}attn.c_attn.weight`, d, 3 * d, 0, d, 'q'),
-        k: conv(`${p}attn.c_attn.weight`, d, 3 * d, d, d, 'k'),
-        v: conv(`${p}attn.c_attn.weight`, d, 3 * d, 2 * d, d, 'v'),
-        qb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, 0, d, 'q'),
-        kb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, d, d, 'k'),
-        vb: biasSlice(`${p}attn.c_attn.bias`, 3 * d, 2 * d, d, 'v'),
+        q: conv(`${p}attn.c_attn.weight`, d, 3 * d, 'q'),
+        k: conv(`${p}attn.c_attn.weight`, d, 3 * d, 'k'),
+        v: conv(`${p}attn.c_attn.weight`, d, 3 * d, 'v'),
+        qb: biasPart(`${p}attn.c_attn.bias`, 3 * d, 'q'),
+        kb: biasPart(`${p}attn.c_attn.bias`, 3 * d, 'k'),
+        vb: biasPart(`${p}attn.c_attn.bias`, 3 * d, 'v'),
         proj: conv(`${p}attn.c_proj.weight`, d, d),
         projb: f32(`${p}attn.c_proj.bias`, [d]),
         ln2w: f32(`${p}ln_2.weight`, [d]),

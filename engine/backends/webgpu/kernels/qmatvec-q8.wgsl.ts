@@ -2,13 +2,14 @@ import type { KernelDef } from '../kernel-def.js';
 import { gemvSplit } from './qmatvec.wgsl.js';
 
 /**
- * Quantized GEMV on int8 activations: the activation vector is quantized once per call to int8 per block of
- * 32 (scale = max|x| / 127, round half to even — `quantizeActivationsKernel`), and every weight block is then
+ * Quantized GEMV on int8 activations: the activation vector is quantized to int8 per block of 32 (scale =
+ * max|x| / 127, round half to even — `quantizeActivationsKernel`; the backend does it once per distinct x, so
+ * GEMVs sharing an input share it), and every weight block is then
  * multiplied with four-way int8 dot products (`dot4I8Packed`, one instruction on GPUs with dp4a) instead of
  * unpacking each code to f32. Unpacking costs ~3 integer/float instructions per code, which on large GPUs makes
  * the f32 GEMV instruction-bound well below memory bandwidth; here a word of codes costs 1–2 bit operations
- * and one dot product per 4 codes. The same activation scheme as llama.cpp's q8_1: each x is off by at most
- * scale / 2, so Σ w·x is off by at most Σ |w| · scale / 2 per block.
+ * and one dot product per 4 codes. With one plane this is llama.cpp's q8_1 scheme (each x off by at most
+ * scale / 2); the default second plane brings that to scale / 508 (see ActivationPlanes).
  *
  * Only for bit widths whose codes sit whole in bytes after a shift and a mask: 8, 4, 2 (codes per byte
  * c = 8 / bits). Shifting a word right by m·bits and masking every byte leaves, in byte j, the code c·j + m
