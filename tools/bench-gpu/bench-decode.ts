@@ -10,9 +10,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { globals } from 'webgpu';
-import { benchGpu, rng } from './common.js';
+import { benchGpu, copyBandwidth, rng } from './common.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
-import { copyKernel } from '../../engine/backends/webgpu/kernels/copy.wgsl.js';
 import { parseModelConfig, type LlamaConfig } from '../../engine/formats/config.js';
 import { LlamaModel } from '../../engine/models/llama/llama.js';
 import type { PackedWeightData, WeightStore } from '../../engine/models/weights.js';
@@ -90,33 +89,6 @@ class RandomStore implements WeightStore {
   }
 }
 
-async function copyGbps(b: WebGPUBackend): Promise<number> {
-  const device = b.device;
-  const bytes = 512 * 2 ** 20;
-  const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
-  const dst = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
-  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(params, 0, new Uint32Array([bytes / 16, 0, 0, 0]));
-  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: copyKernel().code }), entryPoint: 'main' } });
-  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [params, src, dst].map((buffer, binding) => ({ binding, resource: { buffer } })) });
-  const run = async (n: number): Promise<number> => {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bind);
-    for (let r = 0; r < n; r++) pass.dispatchWorkgroups(65535);
-    pass.end();
-    const t0 = performance.now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / 1000;
-  };
-  await run(20);
-  const s = await run(40);
-  for (const x of [src, dst, params]) x.destroy();
-  return (2 * bytes * 40) / s / 1e9;
-}
-
 interface DecodeResult {
   model: string; bits: number; params: number; weightBytes: number;
   prefillTokens: number; prefillMs: number; prefillTokPerS: number;
@@ -190,7 +162,7 @@ async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: numb
 const gpu = benchGpu();
 const b = await createWebGPUBackendInternal({ gpu, powerPreference: 'high-performance' });
 stage('copy bandwidth');
-const copy = await copyGbps(b);
+const copy = (await copyBandwidth(b.device)).gbps;
 console.log(`copy ${copy.toFixed(0)} GB/s`);
 const results: DecodeResult[] = [];
 for (const name of arg('--models', 'tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b').split(',')) {

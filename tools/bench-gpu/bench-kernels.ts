@@ -10,10 +10,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { globals } from 'webgpu';
-import { benchGpu, rng, timedPass } from './common.js';
+import { benchGpu, copyBandwidth, rng, timedPass } from './common.js';
 import { CpuBackend } from '../../engine/backends/cpu/cpu-backend.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
-import { copyKernel } from '../../engine/backends/webgpu/kernels/copy.wgsl.js';
 import { qmatvecKernel, qmatvecRowsPerGroup } from '../../engine/backends/webgpu/kernels/qmatvec.wgsl.js';
 import { matvecKernel, matvecRowsPerGroup } from '../../engine/backends/webgpu/kernels/matvec.wgsl.js';
 import type { KernelDef } from '../../engine/backends/webgpu/kernel-def.js';
@@ -67,49 +66,6 @@ async function timeOps(b: WebGPUBackend, reps: number, op: () => Tensor): Promis
   const t0 = performance.now();
   await b.sync();
   return (performance.now() - t0) / 1000 / reps;
-}
-
-async function copyBandwidth(device: GPUDevice): Promise<{ gbps: number; bytes: number; reps: number; workgroups: number }> {
-  const bytes = 512 * 2 ** 20;
-  const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
-  const dst = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
-  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(params, 0, new Uint32Array([bytes / 16, 0, 0, 0]));
-  const def = copyKernel();
-  stage('copy: buffers written');
-  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: def.code }), entryPoint: 'main' } });
-  stage('copy: pipeline');
-  const bind = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [{ binding: 0, resource: { buffer: params } }, { binding: 1, resource: { buffer: src } }, { binding: 2, resource: { buffer: dst } }],
-  });
-  const reps = quick ? 10 : 40;
-  let best = { gbps: 0, bytes, reps, workgroups: 0 };
-  for (const workgroups of [132 * 16, 65535]) {
-    const run = async (n: number): Promise<number> => {
-      const enc = device.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bind);
-      for (let r = 0; r < n; r++) pass.dispatchWorkgroups(workgroups);
-      pass.end();
-      const cmd = enc.finish();
-      const t0 = performance.now();
-      device.queue.submit([cmd]);
-      await device.queue.onSubmittedWorkDone();
-      return (performance.now() - t0) / 1000;
-    };
-    stage(`copy: ${workgroups} workgroups, warm-up`);
-    await run(3);
-    stage(`copy: ${workgroups} workgroups, ${reps} reps`);
-    const s = await run(reps);
-    const gbps = (2 * bytes * reps) / s / 1e9;
-    if (gbps > best.gbps) best = { gbps, bytes, reps, workgroups };
-  }
-  src.destroy();
-  dst.destroy();
-  params.destroy();
-  return best;
 }
 
 /**
@@ -337,7 +293,7 @@ const adapter = { vendor: info?.vendor, architecture: info?.architecture, descri
 console.log('adapter', JSON.stringify(adapter));
 
 stage('copy bandwidth');
-const copy = args.includes('--skip-copy') || args.includes('--matmul-only') ? { gbps: NaN, bytes: 0, reps: 0, workgroups: 0 } : await copyBandwidth(b.device);
+const copy = args.includes('--skip-copy') || args.includes('--matmul-only') ? { gbps: NaN, bytes: 0, reps: 0, workgroups: 0 } : await copyBandwidth(b.device, quick ? 10 : 40, stage);
 console.log(`copy bandwidth ${copy.gbps.toFixed(0)} GB/s (read + write, ${copy.reps} × ${copy.bytes / 2 ** 20} MiB, ${copy.workgroups} workgroups)`);
 
 const gemvs: GemvResult[] = [];

@@ -1,5 +1,6 @@
 /** Shared by the GPU benchmarks (bench-kernels, gemv-lab, bench-decode). */
 import { create } from 'webgpu';
+import { copyKernel } from '../../engine/backends/webgpu/kernels/copy.wgsl.js';
 
 /** Seeded uniform [0, 1) generator (mulberry32): benchmark data that every run regenerates identically. */
 export function rng(seed: number): () => number {
@@ -51,4 +52,42 @@ export async function timedPass(
   for (const o of [resolve, read]) o.destroy();
   qs.destroy();
   return Number(t[1]! - t[0]!) / 1000 / reps;
+}
+
+/**
+ * The ceiling every GEMV and decode figure is compared with: the engine's WGSL copy kernel over 512 MiB, bytes
+ * read + written per second, wall time of `reps` dispatches in one submit (best of two grid sizes).
+ */
+export async function copyBandwidth(device: GPUDevice, reps = 40, stage: (what: string) => void = () => {}): Promise<{ gbps: number; bytes: number; reps: number; workgroups: number }> {
+  const bytes = 512 * 2 ** 20;
+  const src = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
+  const dst = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE });
+  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, new Uint32Array([bytes / 16, 0, 0, 0]));
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: copyKernel().code }), entryPoint: 'main' } });
+  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [params, src, dst].map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  let best = { gbps: 0, bytes, reps, workgroups: 0 };
+  for (const workgroups of [132 * 16, 65535]) {
+    const run = async (n: number): Promise<number> => {
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bind);
+      for (let r = 0; r < n; r++) pass.dispatchWorkgroups(workgroups);
+      pass.end();
+      const cmd = enc.finish();
+      const t0 = performance.now();
+      device.queue.submit([cmd]);
+      await device.queue.onSubmittedWorkDone();
+      return (performance.now() - t0) / 1000;
+    };
+    // ~10 ms of the kernel first: clocks are low after the CPU-side set-up
+    stage(`copy: ${workgroups} workgroups, warm-up`);
+    await run(20);
+    stage(`copy: ${workgroups} workgroups, ${reps} reps`);
+    const gbps = (2 * bytes * reps) / (await run(reps)) / 1e9;
+    if (gbps > best.gbps) best = { gbps, bytes, reps, workgroups };
+  }
+  for (const b of [src, dst, params]) b.destroy();
+  return best;
 }

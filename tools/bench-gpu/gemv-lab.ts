@@ -8,7 +8,7 @@
  * Run: node tools/bench-gpu/build.mjs && bash .gpu/device.sh node tools/bench-gpu/dist/gemv-lab.mjs
  */
 import { globals } from 'webgpu';
-import { benchGpu, rng, timedPass } from './common.js';
+import { benchGpu, copyBandwidth, rng, timedPass } from './common.js';
 
 Object.assign(globalThis, globals);
 
@@ -162,7 +162,6 @@ export function readKernel(device: GPUDevice, bufs: GPUBuffer[], bytes: number, 
 
 // ---------------------------------------------------------------------------------------------------------
 import { qmatvecKernel } from '../../engine/backends/webgpu/kernels/qmatvec.wgsl.js';
-import { copyKernel } from '../../engine/backends/webgpu/kernels/copy.wgsl.js';
 import { q8DefaultShape, qmatvecQ8Kernel, quantizeActivationsKernel, q8RowsPerGroup, QX_WORKGROUP, type Q8Bits } from '../../engine/backends/webgpu/kernels/qmatvec-q8.wgsl.js';
 import { f16ToF32, f32ToF16 } from '../../engine/tensor/dtype.js';
 import { readCode, wordsPerRow } from '../../engine/quant/layout.js';
@@ -186,13 +185,7 @@ async function main(): Promise<void> {
 
   for (const g of [896, 3584]) await both(emptyKernel(device, g));
 
-  // the ceiling: the engine's WGSL copy kernel over 512 MiB, bytes read + written per second
-  const copyBytes = 512 * 2 ** 20;
-  const src = storage(device, copyBytes);
-  const pc = uniform(device, [copyBytes / 16]);
-  const copyUs = await labTime(device, { name: 'copy', code: copyKernel().code, bind: (_r, o) => [pc, src, o], workgroups: [65535, 1], bytes: 2 * copyBytes }, 'serial', 20, copyBytes);
-  const copyGbps = (2 * copyBytes) / copyUs / 1e3;
-  src.destroy();
+  const copyGbps = (await copyBandwidth(device, 40)).gbps;
   console.log(`copy ${copyGbps.toFixed(0)} GB/s (read + write of 512 MiB)`);
   const summary: { shape: string; bytes: number; [k: string]: unknown }[] = [];
 
@@ -332,7 +325,7 @@ async function main(): Promise<void> {
     writeFileSync(args[args.indexOf('--out') + 1]!, `${JSON.stringify({
       date: new Date().toISOString(),
       machine: { vendor: adapter.info?.vendor, architecture: adapter.info?.architecture, description: adapter.info?.description },
-      method: 'GPU µs per dispatch from timestamp queries around one compute pass of 200 dispatches (best of 3 passes after ~50 ms of the same kernel), weights rotated through copies worth ≥ 160 MB so every dispatch reads DRAM (H100 L2: 50 MB). serial: every dispatch writes the same output (Dawn puts a barrier between them, as between dependent ops); independent: each writes its own buffer. GB/s counts weight codes + f16 scales. GEMV figures exclude the activation quantization pass (quantizeXUs, one per distinct x: Q/K/V and gate/up share one). Errors: max |y − y_ref| / max |y_ref| over the first 1024 rows vs an f64 reference with f32 activations.',
+      method: 'GPU µs per dispatch from timestamp queries around one compute pass of 200 dispatches (best of 3 passes after ~50 ms of the same kernel), weights rotated through copies worth ≥ 160 MB so every dispatch reads DRAM (H100 L2: 50 MB). serial: every dispatch writes the same output (Dawn puts a barrier between them, as between dependent ops); independent: each writes its own buffer. GB/s counts weight codes + f16 scales; the copy ceiling is the wall time of 40 dispatches of the copy kernel over 512 MiB (tools/bench-gpu/common.ts). GEMV figures exclude the activation quantization pass (quantizeXUs, one per distinct x: Q/K/V and gate/up share one). Errors: max |y − y_ref| / max |y_ref| over the first 1024 rows vs an f64 reference with f32 activations.',
       copyGbps, summary, dispatches: results,
     }, null, 2)}\n`);
   }
