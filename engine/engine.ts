@@ -7,6 +7,7 @@ import { createBackend } from './backends/registry.js';
 import { AbortError } from './errors.js';
 import { loadModel, Model, type ModelHandle, type ModelLoadOptions } from './load-model.js';
 import { ModelCache, type SourceInput } from './loader/index.js';
+import { describePlan } from './quant/plan.js';
 
 export interface EngineLoadOptions extends ModelLoadOptions {
   /** Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). */
@@ -102,7 +103,7 @@ export class Engine {
   async load(src: SourceInput, options: EngineLoadOptions = {}): Promise<Model> {
     const { backend: requested = 'auto', precision = 'original', signal, onProgress, ...rest } = options;
     const backend = await this.backend(requested);
-    const key = typeof src === 'string' || src instanceof URL ? JSON.stringify([String(src), backend.name, precision, rest.file ?? null, rest.maxSequence ?? null, rest.memoryProfile ?? null]) : null;
+    const key = typeof src === 'string' || src instanceof URL ? JSON.stringify([String(src), backend.name, typeof precision === 'string' ? precision : describePlan(precision), rest.memoryBudget ?? null, rest.file ?? null, rest.maxSequence ?? null, rest.memoryProfile ?? null]) : null;
     let shared = key ? this.#models.get(key) : undefined;
     if (!shared) {
       const controller = new AbortController();

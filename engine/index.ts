@@ -17,3 +17,4 @@ export { ModelCache } from './loader/index.js';
 export { PushedGeneration, type RemoteControls } from './generate/pushed-generation.js';
 export { WorkerEngine, RemoteModel } from './worker/worker-client.js';
 export { defaultWorkerUrl } from './worker/worker-url.js';
+export { PRESETS, AUTO_LADDER, compilePlan, describePlan, planWeightBytes, type LoadPrecision, type PrecisionPreset, type QuantPlan, type QuantSpec, type QuantChoice, type LayerClass } from './quant/plan.js';

@@ -15,7 +15,8 @@ import { LlamaModel } from './models/llama/llama.js';
 import type { CausalLM } from './models/model.js';
 import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
 import type { WeightStore } from './models/weights.js';
-import { StreamingGgufUpload, StreamingSafetensorsUpload, type QuantChoice, type QuantizePlan } from './models/streaming-upload.js';
+import { StreamingGgufUpload, StreamingSafetensorsUpload } from './models/streaming-upload.js';
+import { resolvePlan, type LoadPrecision, type QuantPlan, type TensorPlan } from './quant/plan.js';
 import type { BertOutput } from './models/bert/bert.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
@@ -70,43 +71,14 @@ export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase
    *  - 'q8' / 'q4': every projection (q/k/v/o, gate/up/down, an untied lm_head) int8 / int4, groups of 32, symmetric;
    *  - 'q3' / 'q2': 3 / 2 bits, groups of 128, asymmetric, with the error-minimising clip search;
    *  - 'mixed': the seeds' preset — attention 3-bit, feed-forward 2-bit (g128, asymmetric, clip search),
-   *    lm_head 4-bit (g32 symmetric).
+   *    lm_head 4-bit (g32 symmetric);
+   *  - 'auto': the best step of a quality ladder (q8 → … → q2, see AUTO_LADDER) whose weights fit `memoryBudget`;
+   *  - a QuantPlan object: a spec per class (attention, ffn, lmHead), `exclude` patterns, per-layer overrides.
+   * A tied lm_head is the embedding and stays f32.
    */
-  precision?: Precision;
-}
-
-export type Precision = 'original' | 'q8' | 'q4' | 'q3' | 'q2' | 'mixed';
-
-const Q8: QuantChoice = { format: { bits: 8, groupSize: 32, symmetric: true }, clipSearch: false };
-const Q4: QuantChoice = { format: { bits: 4, groupSize: 32, symmetric: true }, clipSearch: false };
-const Q3: QuantChoice = { format: { bits: 3, groupSize: 128, symmetric: false }, clipSearch: true };
-const Q2: QuantChoice = { format: { bits: 2, groupSize: 128, symmetric: false }, clipSearch: true };
-
-/** The Llama projections a quantized load packs (what LlamaModel uploads through uploadLinear), by class. */
-const ATTENTION = /(^|\.)self_attn\.[qkvo]_proj\.weight$/;
-const FFN = /(^|\.)mlp\.(gate|up|down)_proj\.weight$/;
-const LM_HEAD = /^lm_head\.weight$/;
-
-/** Per class: attention, feed-forward, lm_head. */
-const byClass = (attention: QuantChoice, ffn: QuantChoice, lmHead: QuantChoice) => (n: string): QuantChoice | null =>
-  ATTENTION.test(n) ? attention : FFN.test(n) ? ffn : LM_HEAD.test(n) ? lmHead : null;
-
-const PLANS: Readonly<Record<Exclude<Precision, 'original'>, (name: string) => QuantChoice | null>> = {
-  q8: byClass(Q8, Q8, Q8),
-  q4: byClass(Q4, Q4, Q4),
-  q3: byClass(Q3, Q3, Q3),
-  q2: byClass(Q2, Q2, Q2),
-  mixed: byClass(Q3, Q2, Q4),
-};
-
-function quantizePlan(precision: Precision | undefined): QuantizePlan | undefined {
-  if (!precision || precision === 'original') return undefined;
-  const plan = PLANS[precision];
-  if (!plan) throw new InvalidArgumentError(`precision "${String(precision)}" is not one of original, ${Object.keys(PLANS).join(', ')}.`);
-  return (name, shape) => {
-    const c = plan(name);
-    return c && shape.length === 2 && shape[1]! % c.format.groupSize === 0 ? c : null;
-  };
+  precision?: LoadPrecision | QuantPlan;
+  /** Bytes the weights may take, for precision 'auto'. */
+  memoryBudget?: number;
 }
 
 export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
@@ -233,9 +205,12 @@ function cacheLength(config: ModelConfig, options: ModelLoadOptions): number {
 export async function loadModel(src: SourceInput, backend: Backend, options: ModelLoadOptions = {}): Promise<Model> {
 
   const { folder, file: ggufFile } = splitGguf(src, options.file);
-  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, precision, ...loaderOptions } = options;
-  const plan = quantizePlan(precision);
-  if (plan && ggufFile) throw new InvalidArgumentError(`precision "${precision}" quantizes float checkpoints; ${ggufFile} is a GGUF file, whose weights load as stored — use precision "original".`);
+  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, precision, memoryBudget, ...loaderOptions } = options;
+  const quantized = precision !== undefined && precision !== 'original';
+  const named = typeof precision === 'string' ? `precision "${precision}"` : 'a quantization plan';
+  // presets and plan objects are checked before anything downloads; 'auto' needs the config
+  let plan: TensorPlan | null = precision === 'auto' ? null : resolvePlan(precision).plan;
+  if (quantized && ggufFile) throw new InvalidArgumentError(`${named} quantizes float checkpoints; ${ggufFile} is a GGUF file, whose weights load as stored — use precision "original".`);
   const loader = new ModelLoader(folder, loaderOptions);
   const done = new Map<string, number>();
   let loadedBefore = 0;
@@ -292,7 +267,8 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   }
 
   const config = parseModelConfig(json((await fetchFile('config.json'))!), 'config.json');
-  if (plan && config.architecture !== 'llama') throw new InvalidArgumentError(`precision "${precision}" is available for Llama-family models; this is a ${config.architecture} model — use precision "original".`);
+  if (quantized && config.architecture !== 'llama') throw new InvalidArgumentError(`${named} is available for Llama-family models; this is a ${config.architecture} model — use precision "original".`);
+  if (precision === 'auto' && config.architecture === 'llama') plan = resolvePlan('auto', { config, budgetBytes: memoryBudget, tiedEmbeddings: config.tieWordEmbeddings }).plan;
   const tokJson = await fetchFile('tokenizer.json', true);
   if (!tokJson) throw new FormatError('tokenizer.json', 'the model folder has no tokenizer.json; accel needs the fast-tokenizer file (save the tokenizer with transformers to create it).');
   const tokConfig = await fetchFile('tokenizer_config.json', true);
@@ -306,7 +282,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const transform = config.architecture === 'gpt2' ? gpt2Tensors : undefined;
   const uploads: StreamingSafetensorsUpload[] = [];
   const fetchWeights = async (name: string, optional: boolean): Promise<Uint8Array | null> => {
-    const upload = new StreamingSafetensorsUpload(backend, name, undefined, transform, plan);
+    const upload = new StreamingSafetensorsUpload(backend, name, undefined, transform, plan ?? undefined);
     try {
       const bytes = await fetchFile(name, optional, (offset, chunk) => upload.push(offset, chunk));
       if (bytes) uploads.push(upload);
@@ -331,7 +307,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
         files.push({ header: parseSafetensors(bytes, shard), bytes });
       }
     }
-    const store: WeightStore = safetensorsStore(files, uploads, plan);
+    const store: WeightStore = safetensorsStore(files, uploads, plan ?? undefined);
     report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
     const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
     if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);

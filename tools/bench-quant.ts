@@ -8,7 +8,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createWasmBackend } from '../engine/backends/wasm/index.js';
-import { loadModel, type Precision } from '../engine/load-model.js';
+import { loadModel } from '../engine/load-model.js';
+import type { LoadPrecision } from '../engine/quant/plan.js';
 import { createLoaderTestServer } from '../test/server/middleware.mjs';
 
 const args = process.argv.slice(2);
@@ -22,7 +23,7 @@ const server = await createLoaderTestServer();
 const backend = await createWasmBackend();
 const rows: Record<string, unknown>[] = [];
 try {
-  for (const precision of ['original', 'q8', 'q4', 'q3', 'q2', 'mixed'] as Precision[]) {
+  for (const precision of ['original', 'q8', 'q4', 'q3', 'q2', 'mixed'] as LoadPrecision[]) {
     const model = await loadModel(`${server.origin}/__models/tiny-llama/`, backend, { precision, maxSequence: SEQ, cache: false });
     const lm = model.lm!;
     const eos = model.config.architecture === 'llama' ? model.config.eosTokenIds[0]! : 0;

@@ -4,7 +4,8 @@ import type { GgufHeader, GgufTensorInfo } from '../formats/gguf.js';
 import { ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../formats/gguf-llama.js';
 import { safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
 import type { PackedWeightData, WeightStore } from './weights.js';
-import { GGUF_KEEP_PACKED, type QuantizePlan, type StreamingGgufUpload, type StreamingSafetensorsUpload } from './streaming-upload.js';
+import { GGUF_KEEP_PACKED, type StreamingGgufUpload, type StreamingSafetensorsUpload } from './streaming-upload.js';
+import type { TensorPlan } from '../quant/plan.js';
 import { quantizeWeight } from '../quant/quantize.js';
 
 /** One safetensors file: its parsed header and the whole file's bytes. */
@@ -17,7 +18,7 @@ export interface SafetensorsFile {
  * Tensors of one or more safetensors shards, by name; `uploads` hold tensors already on the backend; `quantize`
  * packs the weights it names (when they were not packed while streaming).
  */
-export function safetensorsStore(files: readonly SafetensorsFile[], uploads: readonly StreamingSafetensorsUpload[] = [], quantize?: QuantizePlan): WeightStore {
+export function safetensorsStore(files: readonly SafetensorsFile[], uploads: readonly StreamingSafetensorsUpload[] = [], quantize?: TensorPlan): WeightStore {
   const byName = new Map<string, { info: SafetensorsTensorInfo; file: SafetensorsFile }>();
   for (const file of files) for (const info of file.header.tensors) byName.set(info.name, { info, file });
   const get = (name: string) => {

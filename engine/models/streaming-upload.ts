@@ -4,7 +4,7 @@ import { GgmlType, tryParseGgufHeader, type GgufHeader, type GgufTensorInfo } fr
 import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../formats/gguf-llama.js';
 import { parseSafetensorsHeader, safetensorsHeaderBytes, safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
 import { disposeQuantized, type QuantizedTensor } from '../quant/quantized-tensor.js';
-import type { QuantFormat } from '../quant/layout.js';
+import type { TensorPlan } from '../quant/plan.js';
 import { quantizeWeight } from '../quant/quantize.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -161,15 +161,6 @@ abstract class StreamingUpload<Info extends { readonly name: string; readonly be
  */
 export type TensorTransform = (name: string, values: Float32Array, shape: readonly number[]) => { name: string; values: Float32Array; shape: readonly number[] }[];
 
-/** How one weight is quantized. */
-export interface QuantChoice {
-  readonly format: QuantFormat;
-  readonly clipSearch: boolean;
-}
-
-/** Which tensors a load quantizes, and how (null: keep f32). */
-export type QuantizePlan = (name: string, shape: readonly number[]) => QuantChoice | null;
-
 /**
  * A safetensors file: every tensor becomes f32 on the backend (through `transform` when given), or packed when
  * `quantize` names a format for it — then no f32 copy of that weight ever reaches the backend.
@@ -177,9 +168,9 @@ export type QuantizePlan = (name: string, shape: readonly number[]) => QuantChoi
 export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTensorInfo> {
   #header: SafetensorsHeader | null = null;
   #transform: TensorTransform | undefined;
-  #quantize: QuantizePlan | undefined;
+  #quantize: TensorPlan | undefined;
 
-  constructor(backend: Backend, fileName: string, fileSize?: number, transform?: TensorTransform, quantize?: QuantizePlan) {
+  constructor(backend: Backend, fileName: string, fileSize?: number, transform?: TensorTransform, quantize?: TensorPlan) {
     super(backend, fileName, fileSize);
     this.#transform = transform;
     this.#quantize = quantize;

@@ -3,14 +3,15 @@ import type { GenerateInput, GenerateOptions, GenerationMetrics, GenerationResul
 import type { ModelInfo, ModelLoadProgress } from '../load-model.js';
 import type { BertOutput } from '../models/bert/bert.js';
 import type { BackendRequest } from '../engine.js';
-import type { Precision } from '../load-model.js';
+import type { LoadPrecision, QuantPlan } from '../quant/plan.js';
 
 /** Options of a generation that cross the Worker boundary (callbacks and signals stay on the page). */
 export type WireGenerateOptions = Omit<GenerateOptions, 'signal' | 'onToken' | 'onMetrics' | 'logitsProcessors'>;
 
 export interface WireLoadOptions {
   backend?: BackendRequest;
-  precision?: Precision;
+  precision?: LoadPrecision | QuantPlan;
+  memoryBudget?: number;
   file?: string;
   maxSequence?: number;
   memoryProfile?: 'low' | 'balanced' | 'max';
