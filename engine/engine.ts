@@ -105,6 +105,8 @@ export class Engine {
     const backend = await this.backend(requested);
     const key = typeof src === 'string' || src instanceof URL ? JSON.stringify([String(src), backend.name, typeof precision === 'string' ? precision : describePlan(precision), rest.memoryBudget ?? null, rest.file ?? null, rest.maxSequence ?? null, rest.memoryProfile ?? null]) : null;
     let shared = key ? this.#models.get(key) : undefined;
+    // a load every earlier caller aborted is on its way out: a new caller starts afresh rather than joining it
+    if (shared && !shared.model && shared.controller.signal.aborted) shared = undefined;
     if (!shared) {
       const controller = new AbortController();
       const entry: SharedLoad = { controller, waiting: 0, users: 0, model: null, promise: Promise.resolve(null as unknown as Model) };

@@ -1,6 +1,6 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { AbortError, BackendUnavailableError, InvalidArgumentError, formatBytes, type BackendRequest, type ModelHandle, type ModelLoadProgress } from '../../engine/index.js';
+import { AbortError, BackendUnavailableError, InvalidArgumentError, formatBytes, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { absoluteSource } from '../../src/controllers/model-lookup.js';
 import type { AccelModelReadyDetail } from '../../src/events.js';
@@ -10,7 +10,7 @@ export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
 
 const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'webnn'] as const;
 type BackendAttr = (typeof BACKENDS)[number];
-const PRECISIONS = ['original', 'q8', 'q4', 'q3', 'q2', 'mixed'] as const;
+const PRECISIONS = ['original', 'q8', 'q4', 'q3', 'q2', 'mixed', 'auto'] as const;
 type PrecisionAttr = (typeof PRECISIONS)[number];
 
 /**
@@ -25,7 +25,9 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  * @attr backend - auto (default), webgpu, wasm, cpu or webnn.
  * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0), or a Llama-family
  *   float checkpoint's projections quantized while it loads: q8, q4 (g32), q3, q2 (g128, clip search) or mixed
- *   (attention 3-bit, feed-forward 2-bit, lm_head 4-bit).
+ *   (attention 3-bit, feed-forward 2-bit, lm_head 4-bit), or auto (the best of those whose weights fit `memory-budget`).
+ *   The `quantization` property (a plan object, see QuantPlan) takes precedence over it.
+ * @attr memory-budget - Bytes the weights may take, for precision="auto".
  * @attr preload - Load as soon as the element is connected, not on first use.
  * @attr max-sequence - KV-cache length in tokens (overrides memory-profile).
  * @attr memory-profile - KV-cache size class: low (512 tokens), balanced (default, 2048) or max (the model's limit).
@@ -60,6 +62,15 @@ export class AccelModel extends AccelElement {
 
   /** Weight precision. */
   @property({ reflect: true }) precision: PrecisionAttr = 'original';
+
+  /** Bytes the weights may take, for precision="auto". */
+  @property({ type: Number, reflect: true, attribute: 'memory-budget' }) memoryBudget: number | undefined = undefined;
+
+  /**
+   * A quantization plan object (the seeds' config style), e.g. `{ attention: { bits: 4 }, ffn: { bits: 2 },
+   * exclude: ['model.layers.0.*'] }`; takes precedence over `precision`. Not an attribute.
+   */
+  @property({ attribute: false }) quantization: QuantPlan | null = null;
 
   /** Load when connected. */
   @property({ type: Boolean, reflect: true }) preload = false;
@@ -129,7 +140,7 @@ export class AccelModel extends AccelElement {
   }
 
   protected override updated(changed: PropertyValues<this>): void {
-    const reloadKeys = ['src', 'backend', 'precision', 'maxSequence', 'memoryProfile'] as const;
+    const reloadKeys = ['src', 'backend', 'precision', 'quantization', 'memoryBudget', 'maxSequence', 'memoryProfile'] as const;
     const changedSource = reloadKeys.some((k) => changed.has(k) && changed.get(k) !== undefined);
     if (changedSource && (this._status !== 'idle' || this.preload)) {
       if (this.src) void this.load().catch(() => undefined);
@@ -149,7 +160,8 @@ export class AccelModel extends AccelElement {
       if (!PRECISIONS.includes(this.precision)) throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: expected one of ${PRECISIONS.join(', ')}.`);
       const model = await this.client.load(absoluteSource(this.src), {
         backend: this.backend as BackendRequest,
-        precision: this.precision,
+        precision: this.quantization ?? this.precision,
+        ...(this.memoryBudget !== undefined ? { memoryBudget: this.memoryBudget } : {}),
         signal,
         ...(this.maxSequence ? { maxSequence: this.maxSequence } : {}),
         memoryProfile: this.memoryProfile,

@@ -97,4 +97,33 @@ describe('precision q8 / q4', function () {
     expect(el.getAttribute('precision')).to.equal('q8');
     el.unload();
   });
+
+  it('<accel-model> takes a plan object (quantization property) and precision="auto" with memory-budget', async () => {
+    configureElements({ engine: 'inline' });
+    const el = await fixture<AccelModel>(html`<accel-model src="/models/tiny-llama/" backend="wasm"></accel-model>`);
+    // feed-forward 4-bit except layer 0, attention float: between the float and the q4 model in size
+    el.quantization = { ffn: { bits: 4 }, exclude: ['model.layers.0.*'] };
+    // resolves on accel-ready, fails at once on accel-error (no wait for the timeout)
+    const loaded = async (): Promise<number> => {
+      const error = oneEvent(el, 'accel-error').then((e) => Promise.reject(new Error(e.detail.message)));
+      setTimeout(() => void el.load().catch(() => undefined));
+      return (await Promise.race([oneEvent(el, 'accel-ready'), error])).detail.weightBytes as number;
+    };
+    const planned = await loaded();
+    el.quantization = null;
+    el.precision = 'q4';
+    const q4 = await loaded();
+    expect(planned).to.be.above(q4);
+    el.precision = 'auto';
+    el.memoryBudget = q4 + 1000;
+    await el.updateComplete;
+    expect(el.getAttribute('memory-budget')).to.equal(String(q4 + 1000));
+    expect(await loaded()).to.equal(q4);
+    el.memoryBudget = 1000;
+    setTimeout(() => void el.load().catch(() => undefined));
+    const error = await oneEvent(el, 'accel-error');
+    expect(error.detail.code).to.equal('out-of-memory');
+    expect(el.shadowRoot!.querySelector('[part~="error"]')!.textContent).to.match(/memoryBudget of 1000 bytes/);
+    el.unload();
+  });
 });
