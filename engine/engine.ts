@@ -7,7 +7,9 @@ import { createBackend } from './backends/registry.js';
 import { AbortError } from './errors.js';
 import { loadModel, Model, type ModelHandle, type ModelLoadOptions } from './load-model.js';
 import { ModelCache, type SourceInput } from './loader/index.js';
-import { describePlan } from './quant/plan.js';
+import { describePlan, type LoadPrecision, type QuantPlan } from './quant/plan.js';
+import { quantizeModel, saveModel } from './quant/model-quant.js';
+import { quantizationReport, type QuantizationReport, type QuantizationReportOptions } from './quant/report.js';
 
 export interface EngineLoadOptions extends ModelLoadOptions {
   /** Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). */
@@ -179,6 +181,28 @@ export class Engine {
    */
   get cache(): ModelCache | null {
     return ModelCache.default();
+  }
+
+  /**
+   * A quantized copy of a loaded Llama-family float model on the same backend: a preset ('q8', 'q4', 'q3',
+   * 'q2', 'mixed'), 'auto' with `memoryBudget`, or a QuantPlan object. The original stays loaded; `unload()`
+   * either when done.
+   */
+  quantize(model: Model, precision: LoadPrecision | QuantPlan, options: { memoryBudget?: number } = {}): Promise<Model> {
+    return quantizeModel(model, precision, options);
+  }
+
+  /**
+   * Quality and cost of a plan on a loaded float model: per-layer weight and output SNR / cosine on calibration
+   * text, held-out perplexity, memory and decode tok/s before and after (see quant/report.ts).
+   */
+  quantizationReport(model: Model, precision: LoadPrecision | QuantPlan, options: QuantizationReportOptions): Promise<{ report: QuantizationReport; quantized: Model | null }> {
+    return quantizationReport(model, precision, options);
+  }
+
+  /** The model as Hugging Face folder files (safetensors with packed weights + quantization.json + config and tokenizer). */
+  save(model: Model): Promise<Map<string, Uint8Array>> {
+    return saveModel(model);
   }
 
   /** Models currently loaded and shared by the engine. */

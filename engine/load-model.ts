@@ -16,7 +16,7 @@ import type { CausalLM } from './models/model.js';
 import { ggufStore, safetensorsStore, type SafetensorsFile } from './models/stores.js';
 import type { WeightStore } from './models/weights.js';
 import { StreamingGgufUpload, StreamingSafetensorsUpload } from './models/streaming-upload.js';
-import { resolvePlan, type LoadPrecision, type QuantPlan, type TensorPlan } from './quant/plan.js';
+import { describePlan, resolvePlan, type LoadPrecision, type QuantPlan, type TensorPlan } from './quant/plan.js';
 import type { BertOutput } from './models/bert/bert.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
@@ -97,12 +97,18 @@ export class Model implements ModelHandle {
   readonly lm: CausalLM | null;
   /** Encoder (bert), else null. */
   readonly encoder: BertModel | null;
+  /** The folder's small JSON files as loaded (config, tokenizer, generation config): what `saveModel` writes back. */
+  readonly files: ReadonlyMap<string, string>;
+  /** The quantization plan the weights were packed with (describePlan JSON), or null. */
+  readonly quantization: Record<string, unknown> | null;
   /** generation_config.json, when the folder has one. */
   readonly generationConfig: Readonly<Record<string, unknown>> | null;
   #disposed = false;
   #defaults: GenerationDefaults;
 
-  constructor(init: { config: ModelConfig; tokenizer: Tokenizer; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; generationConfig: Record<string, unknown> | null }) {
+  constructor(init: { config: ModelConfig; tokenizer: Tokenizer; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; generationConfig: Record<string, unknown> | null; files?: ReadonlyMap<string, string>; quantization?: Record<string, unknown> | null }) {
+    this.files = init.files ?? new Map();
+    this.quantization = init.quantization ?? null;
     this.config = init.config;
     this.tokenizer = init.tokenizer;
     this.backend = init.backend;
@@ -209,7 +215,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const quantized = precision !== undefined && precision !== 'original';
   const named = typeof precision === 'string' ? `precision "${precision}"` : 'a quantization plan';
   // presets and plan objects are checked before anything downloads; 'auto' needs the config
-  let plan: TensorPlan | null = precision === 'auto' ? null : resolvePlan(precision).plan;
+  let { plan, description } = precision === 'auto' ? { plan: null as TensorPlan | null, description: null as QuantPlan | null } : resolvePlan(precision);
   if (quantized && ggufFile) throw new InvalidArgumentError(`${named} quantizes float checkpoints; ${ggufFile} is a GGUF file, whose weights load as stored — use precision "original".`);
   const loader = new ModelLoader(folder, loaderOptions);
   const done = new Map<string, number>();
@@ -266,9 +272,10 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
     return new Model({ config, tokenizer, backend, source, format: 'gguf', lm, encoder: null, generationConfig: null });
   }
 
-  const config = parseModelConfig(json((await fetchFile('config.json'))!), 'config.json');
+  const configText = json((await fetchFile('config.json'))!);
+  const config = parseModelConfig(configText, 'config.json');
   if (quantized && config.architecture !== 'llama') throw new InvalidArgumentError(`${named} is available for Llama-family models; this is a ${config.architecture} model — use precision "original".`);
-  if (precision === 'auto' && config.architecture === 'llama') plan = resolvePlan('auto', { config, budgetBytes: memoryBudget, tiedEmbeddings: config.tieWordEmbeddings }).plan;
+  if (precision === 'auto' && config.architecture === 'llama') ({ plan, description } = resolvePlan('auto', { config, budgetBytes: memoryBudget, tiedEmbeddings: config.tieWordEmbeddings }));
   const tokJson = await fetchFile('tokenizer.json', true);
   if (!tokJson) throw new FormatError('tokenizer.json', 'the model folder has no tokenizer.json; accel needs the fast-tokenizer file (save the tokenizer with transformers to create it).');
   const tokConfig = await fetchFile('tokenizer_config.json', true);
@@ -318,7 +325,10 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   }
   await backend.sync();
   report({ phase: 'ready', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
-  return new Model({ config, tokenizer, backend, source, format: 'safetensors', lm, encoder, generationConfig: genConfig ? (JSON.parse(json(genConfig)) as Record<string, unknown>) : null });
+  const files = new Map<string, string>([['config.json', configText], ['tokenizer.json', json(tokJson)]]);
+  if (tokConfig) files.set('tokenizer_config.json', json(tokConfig));
+  if (genConfig) files.set('generation_config.json', json(genConfig));
+  return new Model({ config, tokenizer, backend, source, format: 'safetensors', lm, encoder, generationConfig: genConfig ? (JSON.parse(json(genConfig)) as Record<string, unknown>) : null, files, quantization: description ? describePlan(description) : null });
 }
 
 export type { BackendName };

@@ -1,4 +1,4 @@
-import { FormatError } from '../errors.js';
+import { FormatError, InvalidArgumentError } from '../errors.js';
 import { bf16ToF32Array, f16ToF32Array } from './half.js';
 
 /**
@@ -280,4 +280,41 @@ export function parseSafetensorsIndex(input: string | unknown, fileName = 'model
   }
   if (weightMap.size === 0) throw new FormatError(fileName, '"weight_map" is empty; the checkpoint lists no tensors.');
   return { metadata: Object.freeze({ ...(metadata as Record<string, unknown> | undefined) }), weightMap, files: Object.freeze(files) };
+}
+
+/** A tensor to write: F32, U32 or I32 values in a typed array of that element type. */
+export interface SafetensorsOutput {
+  readonly name: string;
+  readonly dtype: 'F32' | 'U32' | 'I32';
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Uint32Array | Int32Array;
+}
+
+/**
+ * A safetensors file: header padded with spaces to 8 bytes (as the reference writer does), tensors packed
+ * in the order given, no gaps. Every dtype written here is 4 bytes wide, so each tensor stays 4-byte aligned.
+ */
+export function writeSafetensors(tensors: readonly SafetensorsOutput[], metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    const size = t.shape.reduce((a, d) => a * d, 1);
+    if (size !== t.data.length) throw new InvalidArgumentError(`writeSafetensors: tensor "${t.name}" has ${t.data.length} values for shape [${t.shape.join(', ')}].`);
+    if (t.name === '__metadata__' || Object.prototype.hasOwnProperty.call(header, t.name)) throw new InvalidArgumentError(`writeSafetensors: duplicate or reserved tensor name "${t.name}".`);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const headerBytes = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + headerBytes + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes), true);
+  out.fill(0x20, 8, 8 + headerBytes);
+  out.set(json, 8);
+  let at = 8 + headerBytes;
+  for (const t of tensors) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
 }

@@ -5,6 +5,11 @@ import type { Tensor } from '../tensor/tensor.js';
 export interface ForwardOptions {
   /** Return logits for every position ([T, V]) instead of only the last one ([1, V]). */
   allLogits?: boolean;
+  /**
+   * Called with each projection's Hugging Face weight name and its input [T, K] just before it runs (calibration
+   * and quality reports). The tensor is borrowed: record ops on it now, do not dispose it.
+   */
+  onLinearInput?: (name: string, x: Tensor) => void;
 }
 
 /** A decoder-only language model with its own KV cache on one backend. */

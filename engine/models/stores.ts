@@ -6,7 +6,8 @@ import { safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } 
 import type { PackedWeightData, WeightStore } from './weights.js';
 import { GGUF_KEEP_PACKED, type StreamingGgufUpload, type StreamingSafetensorsUpload } from './streaming-upload.js';
 import type { TensorPlan } from '../quant/plan.js';
-import { quantizeWeight } from '../quant/quantize.js';
+import { dequantizeWeight, quantizeWeight } from '../quant/quantize.js';
+import { isSavedPart, savedPacked, savedQuantization, type SavedQuantEntry } from '../quant/saved.js';
 
 /** One safetensors file: its parsed header and the whole file's bytes. */
 export interface SafetensorsFile {
@@ -20,20 +21,34 @@ export interface SafetensorsFile {
  */
 export function safetensorsStore(files: readonly SafetensorsFile[], uploads: readonly StreamingSafetensorsUpload[] = [], quantize?: TensorPlan): WeightStore {
   const byName = new Map<string, { info: SafetensorsTensorInfo; file: SafetensorsFile }>();
-  for (const file of files) for (const info of file.header.tensors) byName.set(info.name, { info, file });
+  // weights saved packed by accel (quant/saved.ts): name → entry and file
+  const saved = new Map<string, { entry: SavedQuantEntry; file: SafetensorsFile }>();
+  for (const file of files) {
+    const declared = savedQuantization(file.header);
+    for (const [name, entry] of declared ?? []) saved.set(name, { entry, file });
+    for (const info of file.header.tensors) if (!declared || !isSavedPart(declared, info.name)) byName.set(info.name, { info, file });
+  }
   const get = (name: string) => {
     const e = byName.get(name);
     if (!e) throw new InvalidArgumentError(`No tensor "${name}" in ${files.map((f) => f.header.fileName).join(', ')}.`);
     return e;
   };
+  const savedPackedWeight = (name: string): PackedWeightData | null => {
+    const s = saved.get(name);
+    return s ? savedPacked(s.file.header, s.file.bytes, name, s.entry) : null;
+  };
   return {
-    has: (name) => byName.has(name),
-    shape: (name) => get(name).info.shape,
+    has: (name) => byName.has(name) || saved.has(name),
+    shape: (name) => saved.get(name)?.entry.shape ?? get(name).info.shape,
     f32: (name) => {
+      const p = savedPackedWeight(name);
+      if (p) return dequantizeWeight({ ...p, mins: p.mins ?? null });
       const { info, file } = get(name);
       return safetensorsToF32(info, file.bytes, 0, file.header.fileName);
     },
     packed: (name) => {
+      const p = savedPackedWeight(name);
+      if (p) return p;
       const { info, file } = get(name);
       const choice = quantize?.(name, info.shape) ?? null;
       if (!choice || info.shape.length !== 2) return null;

@@ -5,6 +5,7 @@ import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '
 import { parseSafetensorsHeader, safetensorsHeaderBytes, safetensorsToF32, type SafetensorsHeader, type SafetensorsTensorInfo } from '../formats/safetensors.js';
 import { disposeQuantized, type QuantizedTensor } from '../quant/quantized-tensor.js';
 import type { TensorPlan } from '../quant/plan.js';
+import { isSavedPart, savedQuantization } from '../quant/saved.js';
 import { quantizeWeight } from '../quant/quantize.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -186,7 +187,9 @@ export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTenso
     this.want = need;
     if (prefix.length < need) return null;
     this.#header = parseSafetensorsHeader(prefix, options);
-    return { tensors: this.#header.tensors, headerBytes: need };
+    // a file saved packed by accel: its packed parts are read by the store once the file is in
+    const saved = savedQuantization(this.#header);
+    return { tensors: saved ? this.#header.tensors.filter((t) => !isSavedPart(saved, t.name)) : this.#header.tensors, headerBytes: need };
   }
 
   protected uploadTensor(info: SafetensorsTensorInfo, bytes: Uint8Array): void {

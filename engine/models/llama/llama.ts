@@ -99,16 +99,22 @@ export class LlamaModel implements CausalLM {
     const pos0 = this.#position;
     if (pos0 + t > this.maxSequence) throw new ShapeError('forward', `${pos0} cached + ${t} new tokens exceed the KV cache of ${this.maxSequence} positions; reset the cache or load with a larger maxSequence.`);
     const rope = { pos0, theta: c.ropeTheta, rotaryDim: c.headDim, style: 'half' as const, scale: this.#rope.scale, invFreq: this.#rope.invFreq };
+    const tap = options.onLinearInput;
+    const lin = (x: Tensor, w: LinearWeight, name: () => string): Tensor => {
+      tap?.(name(), x);
+      return linear(b, x, w);
+    };
     const idsT = b.upload(ids, [t], 'i32');
     // x [T, D]
     let x = b.embedding(this.#embed, idsT);
     idsT.dispose();
-    for (const l of this.#layers) {
+    for (const [i, l] of this.#layers.entries()) {
+      const p = `model.layers.${i}.`;
       const h = b.rmsNorm(x, l.inputNorm, c.rmsNormEps);
       // q [T, Hq, Dh], k/v [T, Hkv, Dh]
-      const q0 = addBias(b, linear(b, h, l.q), l.qBias);
-      const k0 = addBias(b, linear(b, h, l.k), l.kBias);
-      const v = reshapeOwned(addBias(b, linear(b, h, l.v), l.vBias), [t, c.numKeyValueHeads, c.headDim]);
+      const q0 = addBias(b, lin(h, l.q, () => `${p}self_attn.q_proj.weight`), l.qBias);
+      const k0 = addBias(b, lin(h, l.k, () => `${p}self_attn.k_proj.weight`), l.kBias);
+      const v = reshapeOwned(addBias(b, lin(h, l.v, () => `${p}self_attn.v_proj.weight`), l.vBias), [t, c.numKeyValueHeads, c.headDim]);
       h.dispose();
       const q3 = reshapeOwned(q0, [t, c.numAttentionHeads, c.headDim]);
       const k3 = reshapeOwned(k0, [t, c.numKeyValueHeads, c.headDim]);
@@ -121,18 +127,18 @@ export class LlamaModel implements CausalLM {
       // a [T, Hq, Dh] → [T, Hq·Dh]
       const a = reshapeOwned(b.attention(q, l.kCache, l.vCache, { past: pos0 }), [t, c.numAttentionHeads * c.headDim]);
       q.dispose();
-      const o = addBias(b, linear(b, a, l.o), l.oBias);
+      const o = addBias(b, lin(a, l.o, () => `${p}self_attn.o_proj.weight`), l.oBias);
       a.dispose();
       const x1 = b.add(x, o);
       free(x, o);
       const h2 = b.rmsNorm(x1, l.postNorm, c.rmsNormEps);
-      const g = linear(b, h2, l.gate);
-      const u = linear(b, h2, l.up);
+      const g = lin(h2, l.gate, () => `${p}mlp.gate_proj.weight`);
+      const u = lin(h2, l.up, () => `${p}mlp.up_proj.weight`);
       h2.dispose();
       const sg = b.silu(g);
       const m = b.mul(sg, u);
       free(g, u, sg);
-      const dn = linear(b, m, l.down);
+      const dn = lin(m, l.down, () => `${p}mlp.down_proj.weight`);
       m.dispose();
       x = b.add(x1, dn);
       free(x1, dn);
@@ -142,9 +148,36 @@ export class LlamaModel implements CausalLM {
     if (last !== x) x.dispose();
     const n = b.rmsNorm(last, this.#norm, c.rmsNormEps);
     last.dispose();
-    const logits = linear(b, n, this.#lmHead);
+    const logits = lin(n, this.#lmHead, () => 'lm_head.weight');
     n.dispose();
     return logits;
+  }
+
+  /**
+   * Every weight by its Hugging Face name: projections as LinearWeights (a tied lm_head is not listed: it is the
+   * embedding), embeddings, norms and biases as f32 tensors. The model still owns them.
+   */
+  weights(): { name: string; weight: LinearWeight | Tensor }[] {
+    const out: { name: string; weight: LinearWeight | Tensor }[] = [{ name: 'model.embed_tokens.weight', weight: this.#embed }];
+    for (const [i, l] of this.#layers.entries()) {
+      const p = `model.layers.${i}.`;
+      out.push({ name: `${p}input_layernorm.weight`, weight: l.inputNorm });
+      for (const [n, w] of [['q', l.q], ['k', l.k], ['v', l.v], ['o', l.o]] as const) out.push({ name: `${p}self_attn.${n}_proj.weight`, weight: w });
+      for (const [n, bias] of [['q', l.qBias], ['k', l.kBias], ['v', l.vBias], ['o', l.oBias]] as const) if (bias) out.push({ name: `${p}self_attn.${n}_proj.bias`, weight: bias });
+      out.push({ name: `${p}post_attention_layernorm.weight`, weight: l.postNorm });
+      for (const [n, w] of [['gate', l.gate], ['up', l.up], ['down', l.down]] as const) out.push({ name: `${p}mlp.${n}_proj.weight`, weight: w });
+    }
+    out.push({ name: 'model.norm.weight', weight: this.#norm });
+    if (!this.#tied) out.push({ name: 'lm_head.weight', weight: this.#lmHead });
+    return out;
+  }
+
+  /** The projection of that name (for quality reports: the same input through two models' weights). */
+  linearWeight(name: string): LinearWeight | null {
+    // a tied lm_head is the embedding, not a weight of its own
+    if (name === 'lm_head.weight') return this.#tied ? null : this.#lmHead;
+    const w = this.weights().find((e) => e.name === name)?.weight;
+    return w && 'kind' in w ? w : null;
   }
 
   resetCache(keep = 0): void {

@@ -1,0 +1,131 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { LlamaConfig } from '../formats/config.js';
+import { writeSafetensors, type SafetensorsOutput } from '../formats/safetensors.js';
+import { Model } from '../load-model.js';
+import { LlamaModel } from '../models/llama/llama.js';
+import type { PackedWeightData, WeightStore } from '../models/weights.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { describePlan, resolvePlan, type LoadPrecision, type QuantPlan, type TensorPlan } from './plan.js';
+import { dequantizeWeight, quantizeWeight } from './quantize.js';
+import { QUANT_METADATA_KEY, type SavedQuantEntry, type SavedQuantization } from './saved.js';
+
+/** One weight copied to the host: f32 values, or the packed layout when the model holds it packed. */
+export interface HostWeight {
+  readonly shape: readonly number[];
+  readonly f32?: Float32Array;
+  readonly packed?: PackedWeightData;
+}
+
+/** The model's LlamaModel, or a typed error naming `what` needs it. */
+export function llamaOf(model: Model, what: string): LlamaModel {
+  if (model.disposed) throw new InvalidArgumentError(`${what}: the model was disposed.`);
+  if (!(model.lm instanceof LlamaModel)) throw new InvalidArgumentError(`${what} is available for Llama-family models; this is a ${model.config.architecture} model.`);
+  return model.lm;
+}
+
+/** Every weight of a Llama-family model copied from its backend, by Hugging Face name. */
+export async function downloadWeights(lm: LlamaModel): Promise<Map<string, HostWeight>> {
+  const b = lm.backend;
+  const out = new Map<string, HostWeight>();
+  const f32 = async (t: Tensor) => new Float32Array(await b.download(t));
+  for (const { name, weight } of lm.weights()) {
+    if (!('kind' in weight)) out.set(name, { shape: weight.shape, f32: await f32(weight) });
+    else if (weight.kind === 'dense') out.set(name, { shape: [weight.n, weight.k], f32: await f32(weight.w) });
+    else {
+      const q = weight.q;
+      const u32 = async (t: Tensor) => new Uint32Array(await b.download(t));
+      out.set(name, {
+        shape: q.shape,
+        packed: { shape: q.shape, format: { bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric }, data: await u32(q.data), scales: await u32(q.scales), mins: q.mins ? await u32(q.mins) : null },
+      });
+    }
+  }
+  return out;
+}
+
+const sameFormat = (p: PackedWeightData, f: { bits: number; groupSize: number; symmetric: boolean }) => p.format.bits === f.bits && p.format.groupSize === f.groupSize && p.format.symmetric === f.symmetric;
+
+/** A WeightStore over host weights that packs what `plan` names (weights already packed in that format stay as they are). */
+export function hostStore(weights: ReadonlyMap<string, HostWeight>, plan: TensorPlan | null): WeightStore {
+  const get = (name: string): HostWeight => {
+    const w = weights.get(name);
+    if (!w) throw new InvalidArgumentError(`No tensor "${name}" in the model.`);
+    return w;
+  };
+  const f32 = (name: string): Float32Array => {
+    const w = get(name);
+    return w.f32 ?? dequantizeWeight({ ...w.packed!, mins: w.packed!.mins ?? null });
+  };
+  return {
+    has: (name) => weights.has(name),
+    shape: (name) => get(name).shape,
+    f32,
+    packed: (name) => {
+      const w = get(name);
+      const choice = plan?.(name, w.shape) ?? null;
+      if (!choice) return w.packed ?? null;
+      if (w.packed && sameFormat(w.packed, choice.format)) return w.packed;
+      return quantizeWeight(f32(name), w.shape[0]!, w.shape[1]!, choice.format, { clipSearch: choice.clipSearch });
+    },
+  };
+}
+
+/**
+ * A quantized copy of a loaded Llama-family model on the same backend, under a preset, 'auto' (with
+ * `memoryBudget`) or a plan object; the original stays loaded and usable (compare them, then dispose one).
+ * Weights the model already holds packed stay packed unless the plan names another format.
+ */
+export async function quantizeModel(model: Model, precision: LoadPrecision | QuantPlan, options: { memoryBudget?: number } = {}): Promise<Model> {
+  const lm = llamaOf(model, 'quantize()');
+  const config = model.config as LlamaConfig;
+  const host = await downloadWeights(lm);
+  const { plan, description } = resolvePlan(precision, { config, budgetBytes: options.memoryBudget, tiedEmbeddings: !host.has('lm_head.weight') });
+  const quantized = new LlamaModel(model.backend, config, hostStore(host, plan), { maxSequence: lm.maxSequence });
+  await model.backend.sync();
+  return new Model({
+    config,
+    tokenizer: model.tokenizer,
+    backend: model.backend,
+    source: model.source,
+    format: 'safetensors',
+    lm: quantized,
+    encoder: null,
+    generationConfig: model.generationConfig as Record<string, unknown> | null,
+    files: model.files,
+    quantization: description ? describePlan(description) : model.quantization,
+  });
+}
+
+/**
+ * The model as a Hugging Face folder: `model.safetensors` (float tensors F32; packed weights as U32 parts
+ * described in `__metadata__["accel.quantization"]`, see quant/saved.ts), `quantization.json` (the same
+ * description, readable), and the config and tokenizer files it was loaded with. `engine.load()` reads it back
+ * (from a server, or from these bytes as Files) with the weights packed exactly as saved.
+ */
+export async function saveModel(model: Model): Promise<Map<string, Uint8Array>> {
+  const lm = llamaOf(model, 'save()');
+  if (!model.files.has('tokenizer.json') || !model.files.has('config.json')) {
+    throw new InvalidArgumentError('save() writes a Hugging Face folder and needs the config.json and tokenizer.json the model was loaded with; this model came from a GGUF file.');
+  }
+  const host = await downloadWeights(lm);
+  const tensors: SafetensorsOutput[] = [];
+  const entries: Record<string, SavedQuantEntry> = {};
+  for (const [name, w] of host) {
+    if (w.f32) {
+      tensors.push({ name, dtype: 'F32', shape: w.shape, data: w.f32 });
+      continue;
+    }
+    const p = w.packed!;
+    entries[name] = { shape: p.shape, ...p.format };
+    tensors.push({ name: `${name}.qdata`, dtype: 'U32', shape: [p.data.length], data: p.data });
+    tensors.push({ name: `${name}.scales`, dtype: 'U32', shape: [p.scales.length], data: p.scales });
+    if (p.mins) tensors.push({ name: `${name}.mins`, dtype: 'U32', shape: [p.mins.length], data: p.mins });
+  }
+  const description: SavedQuantization = { version: 1, plan: model.quantization, tensors: entries };
+  const files = new Map<string, Uint8Array>();
+  const enc = new TextEncoder();
+  files.set('model.safetensors', writeSafetensors(tensors, { format: 'pt', [QUANT_METADATA_KEY]: JSON.stringify(description) }));
+  files.set('quantization.json', enc.encode(`${JSON.stringify(description, null, 2)}\n`));
+  for (const [name, text] of model.files) files.set(name, enc.encode(text));
+  return files;
+}
