@@ -5,8 +5,9 @@ import type { BackendChoice, CapabilityReport, RecommendRequest } from './capabi
 import type { Backend, BackendName } from './backends/backend.js';
 import { createBackend } from './backends/registry.js';
 import { AbortError } from './errors.js';
-import { loadModel, Model, type ModelHandle, type ModelLoadOptions } from './load-model.js';
+import { loadModel, Model, type ModelHandle, type ModelLoadOptions, type Precision } from './load-model.js';
 import { ModelCache, type SourceInput } from './loader/index.js';
+import { runMatrix, type MatrixOptions, type MatrixResult } from './bench/runner.js';
 
 export interface EngineLoadOptions extends ModelLoadOptions {
   /** Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). */
@@ -176,6 +177,15 @@ export class Engine {
    */
   get cache(): ModelCache | null {
     return ModelCache.default();
+  }
+
+  /**
+   * Benchmarks text generation over backends × precisions × prompt lengths (see engine/bench): each
+   * cell loads `source` through `load()`, runs warm-up and measured generations, and unloads it.
+   */
+  benchmark(options: MatrixOptions): Promise<MatrixResult> {
+    // precision stays a string in results; load() rejects one it does not know with InvalidArgumentError
+    return runMatrix({ load: (src, o) => this.load(src, { ...o, precision: o.precision as Precision }), unload: (m) => this.unload(m as Model) }, options);
   }
 
   /** Models currently loaded and shared by the engine. */

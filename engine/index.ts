@@ -17,3 +17,4 @@ export { ModelCache } from './loader/index.js';
 export { PushedGeneration, type RemoteControls } from './generate/pushed-generation.js';
 export { WorkerEngine, RemoteModel } from './worker/worker-client.js';
 export { defaultWorkerUrl } from './worker/worker-url.js';
+export * from './bench/index.js';
