@@ -7,6 +7,7 @@ import { buildSync } from 'esbuild';
 const entries = {
   index: 'src/index.ts',
   engine: 'engine/index.ts',
+  'components/accel-benchmark': 'components/accel-benchmark/index.ts',
   'components/accel-capabilities': 'components/accel-capabilities/index.ts',
   'components/accel-model': 'components/accel-model/index.ts',
   'components/accel-stream': 'components/accel-stream/index.ts',

@@ -99,6 +99,7 @@ export class BenchmarkStore {
     let store: BenchmarkStore | null = null;
     let upgradeError: unknown = null;
     const db = await new Promise<IDBPDatabase<BenchDB>>((resolve, reject) => {
+      let gaveUp = false;
       openDB<BenchDB>(name, BENCH_DB_VERSION, {
         upgrade(db, oldVersion, _newVersion, tx) {
           upgrade(db, oldVersion, tx).catch((e: unknown) => {
@@ -106,10 +107,17 @@ export class BenchmarkStore {
             tx.abort();
           });
         },
-        blocked: () => reject(new BenchmarkStorageError(`IndexedDB "${name}" is open in another tab at an older version; close that tab and retry`)),
+        blocked: () => {
+          gaveUp = true;
+          reject(new BenchmarkStorageError(`IndexedDB "${name}" is open in another tab at an older version; close that tab and retry`));
+        },
         // a newer tab wants to upgrade: let it
         blocking: () => store?.close(),
-      }).then(resolve, (err: unknown) => {
+      }).then((opened) => {
+        // the upgrade went through after we reported it blocked: nobody holds this connection
+        if (gaveUp) opened.close();
+        else resolve(opened);
+      }, (err: unknown) => {
         const cause = upgradeError ?? err;
         const what = (err as { name?: string } | null)?.name === 'VersionError' ? `IndexedDB "${name}" was written by a newer version of this library` : `IndexedDB "${name}" could not be opened (${String(cause)})`;
         reject(new BenchmarkStorageError(what, { cause }));
