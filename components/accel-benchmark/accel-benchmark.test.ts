@@ -41,7 +41,7 @@ const summary = (mean: number) => ({ count: 3, mean, stddev: 1, min: mean - 1, m
 
 function record(id: string, over: Partial<BenchmarkRecord>): BenchmarkRecord {
   return {
-    id, date: Date.UTC(2026, 0, 1), model: 'tiny-llama', source: MODEL, backend: 'wasm', precision: 'original', browser: 'Chromium 1', hardware: 'test box',
+    id, runId: id, date: Date.UTC(2026, 0, 1), model: 'tiny-llama', source: MODEL, backend: 'wasm', precision: 'original', browser: 'Chromium 1', hardware: 'test box',
     promptTokens: 8, maxNewTokens: 4, iterations: 3, warmup: 1, latencyMs: summary(100), ttftMs: summary(20), decodeTokensPerSecond: summary(50), prefillTokensPerSecond: summary(400),
     tokensPerSecond: 40, itemsPerSecond: 10, gpuMs: null, gpuTiming: 'no-timestamp-query', memory: null, samples: [], migratedFrom: null, ...over,
   };
@@ -104,6 +104,7 @@ describe('BenchmarkStore (IndexedDB)', () => {
     expect(all[0]!.latencyMs).to.deep.equal(summary(80));
     expect(all[1]!.itemsPerSecond).to.equal(8);
     expect(all[0]!.ttftMs).to.equal(null);
+    expect(all[0]!.runId).to.equal('v1-1');
     expect((await store.query({ backend: 'webgpu' })).map((r) => r.id)).to.deep.equal(['v1-2']);
     store.close();
     // the old store is gone: the raw database has only the v2 store
@@ -164,6 +165,8 @@ describe('<accel-benchmark>', function () {
     expect(detail.stored).to.equal(true);
     expect(detail.failures).to.deep.equal([]);
     expect(detail.records.map((r) => [r.backend, r.precision, r.promptTokens, r.iterations, r.samples.length])).to.deep.equal([['wasm', 'original', 8, 3, 3], ['cpu', 'original', 8, 3, 3]]);
+    expect(detail.records[0]!.runId).to.equal(detail.records[1]!.runId);
+    expect(detail.records[0]!.id).to.not.equal(detail.records[1]!.id);
     for (const r of detail.records) {
       expect(r.model).to.equal('tiny-llama');
       for (const s of r.samples) expect([s.promptTokens, s.completionTokens]).to.deep.equal([8, 4]);
@@ -236,8 +239,13 @@ describe('<accel-benchmark>', function () {
       <accel-benchmark model="bench-m" iterations="1" warmup="0" max-tokens="2" prompt-tokens="4" db=${db}></accel-benchmark>
     </div>`);
     const el = root.querySelector('accel-benchmark')!;
+    await deleteDb(db);
     const detail = await el.run();
     expect(detail.records.map((r) => [r.backend, r.precision, r.promptTokens, r.samples[0]!.completionTokens])).to.deep.equal([['cpu', 'original', 4, 2]]);
+    // a second run joins the stored history: two runs, one point each in the history chart
+    await el.run();
+    expect(new Set(el.history.map((r) => r.runId)).size).to.equal(2);
+    expect(el.shadowRoot!.querySelector('canvas[data-chart="history"]')!.getAttribute('aria-label')).to.equal('Tokens per second over 2 stored results of this model in 2 runs.');
     await deleteDb(db);
   });
 

@@ -2,7 +2,7 @@ import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, query, state } from 'lit/decorators.js';
 import type { Chart as ChartType, ChartConfiguration } from 'chart.js';
 import {
-  AbortError, AccelError, BenchmarkStore, InvalidArgumentError, formatBytes, histogram, profileFromCapabilities, toCsv, toHtml, toJson, toMarkdown, toRecord,
+  AbortError, AccelError, BenchmarkStore, InvalidArgumentError, formatBytes, histogram, newId, profileFromCapabilities, toCsv, toHtml, toJson, toMarkdown, toRecord,
   type BackendName, type BenchmarkProgress, type BenchmarkRecord, type HardwareProfile,
 } from '../../engine/index.js';
 import { AccelElement } from '../../src/accel-element.js';
@@ -244,6 +244,7 @@ export class AccelBenchmark extends AccelElement {
         this.reportError(error);
       }
       store = await this.#openStore();
+      const runId = newId();
       let stored = store !== null;
       const outcome = await this.engine.benchmark({
         source,
@@ -261,7 +262,7 @@ export class AccelBenchmark extends AccelElement {
           this.emit('accel-benchmark-progress', p);
         },
         onResult: async (r) => {
-          const record = toRecord(r, profile);
+          const record = toRecord(r, profile, newId(), runId);
           this._records = [...this._records, record];
           if (!store) return;
           try {
@@ -393,19 +394,22 @@ export class AccelBenchmark extends AccelElement {
       },
       options: { ...base, scales: scales('Backend · precision · prompt', 'Tokens per second') },
     });
+    // one point per run (the cells measured together), at the run's first cell
     const history = this._history.length ? this._history : this._records;
-    const dates = [...new Set(history.map((r) => r.date))].sort((a, b) => a - b);
+    const runStart = new Map<string, number>();
+    for (const r of history) runStart.set(r.runId, Math.min(runStart.get(r.runId) ?? Infinity, r.date));
+    const runs = [...runStart.entries()].sort((a, b) => a[1] - b[1]).map(([id]) => id);
     const series = new Map<string, (number | null)[]>();
     for (const r of history) {
       const key = cellLabel(r);
       let row = series.get(key);
-      if (!row) series.set(key, (row = dates.map(() => null)));
-      row[dates.indexOf(r.date)] = r.tokensPerSecond;
+      if (!row) series.set(key, (row = runs.map(() => null)));
+      row[runs.indexOf(r.runId)] = r.tokensPerSecond;
     }
     draw('history', {
       type: 'line',
       data: {
-        labels: dates.map((d) => new Date(d).toLocaleString()),
+        labels: runs.map((id) => new Date(runStart.get(id)!).toLocaleString()),
         datasets: [...series.entries()].map(([label, data], i) => ({ label, data, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], spanGaps: true })),
       },
       options: { ...base, scales: scales('Run', 'Tokens per second') },
@@ -434,7 +438,8 @@ export class AccelBenchmark extends AccelElement {
     if (name === 'throughput') return `Tokens per second: ${this._records.map((r) => `${cellLabel(r)} ${fixed(r.tokensPerSecond)}`).join('; ')}.`;
     if (name === 'latency') return `Latency distribution of ${this._records.reduce((a, r) => a + r.samples.length, 0)} measured iterations; the table lists mean and percentiles.`;
     const n = (this._history.length ? this._history : this._records).length;
-    return `Tokens per second over ${n} stored result${n === 1 ? '' : 's'} of this model.`;
+    const runs = new Set((this._history.length ? this._history : this._records).map((r) => r.runId)).size;
+    return `Tokens per second over ${n} stored result${n === 1 ? '' : 's'} of this model in ${runs} run${runs === 1 ? '' : 's'}.`;
   }
 
   #figure(name: 'latency' | 'throughput' | 'history', caption: string): TemplateResult {

@@ -34,6 +34,7 @@ type Cell = string | number | null;
 /** One row per record: the columns of the CSV export, in order. */
 export const CSV_COLUMNS: readonly { name: string; value: (r: BenchmarkRecord) => Cell }[] = [
   { name: 'id', value: (r) => r.id },
+  { name: 'run_id', value: (r) => r.runId },
   { name: 'date', value: (r) => new Date(r.date).toISOString() },
   { name: 'model', value: (r) => r.model },
   { name: 'source', value: (r) => r.source },

@@ -9,6 +9,8 @@ import type { BenchmarkMemory, GenerationBenchmark, GenerationSample } from './r
  */
 export interface BenchmarkRecord {
   id: string;
+  /** Shared by the records of one matrix run (the cells measured together). */
+  runId: string;
   /** Epoch milliseconds the measured part began. */
   date: number;
   model: string;
@@ -54,16 +56,18 @@ export function profileFromCapabilities(report: CapabilityReport): HardwareProfi
   };
 }
 
-function newId(): string {
+/** A new id for a record or a run. */
+export function newId(): string {
   const c = globalThis.crypto as Crypto | undefined;
   if (c && typeof c.randomUUID === 'function') return c.randomUUID();
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
-/** A runner result as a storable record. */
-export function toRecord(result: GenerationBenchmark, profile: HardwareProfile, id: string = newId()): BenchmarkRecord {
+/** A runner result as a storable record; pass the same `runId` for the cells of one run. */
+export function toRecord(result: GenerationBenchmark, profile: HardwareProfile, id: string = newId(), runId: string = id): BenchmarkRecord {
   return {
     id,
+    runId,
     date: Date.parse(result.startedAt),
     model: result.model,
     source: result.source,

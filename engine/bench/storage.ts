@@ -1,6 +1,6 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import { BenchmarkStorageError } from '../errors.js';
-import { aggregate, matches, toRecord, type AggregateRow, type BenchmarkRecord, type HardwareProfile, type RecordFilter } from './records.js';
+import { aggregate, matches, newId, toRecord, type AggregateRow, type BenchmarkRecord, type HardwareProfile, type RecordFilter } from './records.js';
 import type { GenerationBenchmark } from './runner.js';
 import type { Summary } from './stats.js';
 
@@ -37,6 +37,7 @@ type UpgradeTx = IDBPTransaction<BenchDB, StoreNames<BenchDB>[], 'versionchange'
 export function migrateV1Record(r: BenchmarkRecordV1): BenchmarkRecord {
   return {
     id: `v1-${r.id ?? 0}`,
+    runId: `v1-${r.id ?? 0}`,
     // an unreadable v1 date sorts first rather than dropping out of the date index
     date: Number.isFinite(Date.parse(r.timestamp)) ? Date.parse(r.timestamp) : 0,
     model: r.model,
@@ -141,8 +142,9 @@ export class BenchmarkStore {
   }
 
   /** Stores a runner result under this browser and hardware profile; returns the stored record. */
-  async add(result: GenerationBenchmark, profile: HardwareProfile): Promise<BenchmarkRecord> {
-    const record = toRecord(result, profile);
+  async add(result: GenerationBenchmark, profile: HardwareProfile, runId?: string): Promise<BenchmarkRecord> {
+    const id = newId();
+    const record = toRecord(result, profile, id, runId ?? id);
     await this.put(record);
     return record;
   }
