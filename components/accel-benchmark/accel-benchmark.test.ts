@@ -316,6 +316,20 @@ describe('<accel-benchmark>', function () {
     await deleteDb(db);
   });
 
+  it('autorun starts a run once connected', async () => {
+    const db = 'accel-bench-test-autorun';
+    await deleteDb(db);
+    const holder = await fixture<HTMLDivElement>(html`<div></div>`);
+    const el = document.createElement('accel-benchmark');
+    Object.assign(el, { model: MODEL, backends: 'cpu', iterations: 1, warmup: 0, maxTokens: 1, promptTokens: '2', db, autorun: true });
+    const complete = oneEvent(el, 'accel-benchmark-complete');
+    holder.append(el);
+    const { detail } = (await complete) as CustomEvent<AccelBenchmarkCompleteDetail>;
+    expect(el.getAttribute('autorun')).to.equal('');
+    expect(detail.records.map((r) => [r.backend, r.promptTokens, r.samples[0]!.completionTokens])).to.deep.equal([['cpu', 2, 1]]);
+    await deleteDb(db);
+  });
+
   it('is accessible before a run', async () => {
     const el = await fixture<AccelBenchmark>(html`<accel-benchmark model=${MODEL} backends="cpu"></accel-benchmark>`);
     await expect(el).to.be.accessible();
