@@ -7,6 +7,7 @@ import { buildSync } from 'esbuild';
 const entries = {
   index: 'src/index.ts',
   engine: 'engine/index.ts',
+  'components/accel-benchmark': 'components/accel-benchmark/index.ts',
   'components/accel-capabilities': 'components/accel-capabilities/index.ts',
   'components/accel-model': 'components/accel-model/index.ts',
   'components/accel-stream': 'components/accel-stream/index.ts',
@@ -71,11 +72,15 @@ export default [
     input: 'src/index.ts',
     plugins: [engineWorker(), nodeResolve({ browser: true, exportConditions: ['browser', 'production'] }), ts(), terser({ format: { comments: false } })],
     onwarn,
+    // One file holds everything but chart.js, which <accel-benchmark> imports on its first chart: pages
+    // without that element never download it. The backends (dynamic imports too) stay in the main file.
     output: {
-      file: 'dist/accel.min.js',
+      dir: 'dist',
       format: 'es',
       sourcemap: true,
-      inlineDynamicImports: true,
+      entryFileNames: 'accel.min.js',
+      chunkFileNames: 'cdn/[name]-[hash].min.js',
+      manualChunks: (id) => (/[\\/]node_modules[\\/](chart\.js|@kurkle[\\/]color)[\\/]/.test(id) ? 'chart' : 'accel'),
     },
   },
 ];

@@ -10,6 +10,7 @@ import { ModelCache, type SourceInput } from './loader/index.js';
 import { describePlan, type LoadPrecision, type QuantPlan } from './quant/plan.js';
 import { quantizeModel, saveModel } from './quant/model-quant.js';
 import { quantizationReport, type QuantizationReport, type QuantizationReportOptions } from './quant/report.js';
+import { runMatrix, type MatrixOptions, type MatrixResult } from './bench/runner.js';
 
 export interface EngineLoadOptions extends ModelLoadOptions {
   /** Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). */
@@ -203,6 +204,15 @@ export class Engine {
   /** The model as Hugging Face folder files (safetensors with packed weights + quantization.json + config and tokenizer). */
   save(model: Model): Promise<Map<string, Uint8Array>> {
     return saveModel(model);
+  }
+
+  /**
+   * Benchmarks text generation over backends × precisions × prompt lengths (see engine/bench): each
+   * cell loads `source` through `load()`, runs warm-up and measured generations, and unloads it.
+   */
+  benchmark(options: MatrixOptions): Promise<MatrixResult> {
+    // precision stays a string in results; load() rejects one it does not know with InvalidArgumentError
+    return runMatrix({ load: (src, o) => this.load(src, { ...o, precision: o.precision as LoadPrecision }), unload: (m) => this.unload(m as Model) }, options);
   }
 
   /** Models currently loaded and shared by the engine. */

@@ -221,3 +221,10 @@ export class FileNotFoundError extends AccelError {
     this.file = file;
   }
 }
+
+/** The benchmark result store (IndexedDB) cannot be opened or written; results stay in memory only. */
+export class BenchmarkStorageError extends AccelError {
+  constructor(detail: string, options?: AccelErrorOptions) {
+    super('storage-failed', `Benchmark results cannot be stored: ${detail}. The results of this run are still shown and can be exported.`, options);
+  }
+}

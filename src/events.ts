@@ -1,4 +1,4 @@
-import type { AccelErrorCode, CapabilityReport, GenerationResult, ModelArchitecture, ModelLoadProgress, TokenEvent } from '../engine/index.js';
+import type { AccelErrorCode, BenchmarkCell, BenchmarkProgress, BenchmarkRecord, CapabilityReport, GenerationResult, ModelArchitecture, ModelLoadProgress, TokenEvent } from '../engine/index.js';
 
 /** detail of `accel-error`: what failed, a stable code to switch on and the message to show. */
 export interface AccelErrorDetail {
@@ -28,6 +28,17 @@ export interface AccelTokenDetail extends TokenEvent {
   output: string;
 }
 
+/** detail of `accel-benchmark-progress` from `<accel-benchmark>`: the runner's progress (0…1 over the whole matrix). */
+export type AccelBenchmarkProgressDetail = BenchmarkProgress;
+
+/** detail of `accel-benchmark-complete`: one record per matrix cell that ran, and the cells that could not. */
+export interface AccelBenchmarkCompleteDetail {
+  records: BenchmarkRecord[];
+  failures: { cell: BenchmarkCell; code: AccelErrorCode | 'unknown'; message: string }[];
+  /** false when the results could not be saved to IndexedDB (an accel-error said why). */
+  stored: boolean;
+}
+
 /** Every `accel-*` event with the type of its detail. */
 export interface AccelEventMap {
   'accel-error': AccelErrorDetail;
@@ -37,6 +48,8 @@ export interface AccelEventMap {
   'accel-unload': AccelModelUnloadDetail;
   'accel-token': AccelTokenDetail;
   'accel-done': GenerationResult;
+  'accel-benchmark-progress': AccelBenchmarkProgressDetail;
+  'accel-benchmark-complete': AccelBenchmarkCompleteDetail;
 }
 
 export type AccelEventName = keyof AccelEventMap;
@@ -52,5 +65,7 @@ declare global {
     'accel-unload': AccelEvent<'accel-unload'>;
     'accel-token': AccelEvent<'accel-token'>;
     'accel-done': AccelEvent<'accel-done'>;
+    'accel-benchmark-progress': AccelEvent<'accel-benchmark-progress'>;
+    'accel-benchmark-complete': AccelEvent<'accel-benchmark-complete'>;
   }
 }
