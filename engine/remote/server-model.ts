@@ -338,6 +338,9 @@ export class ServerModel implements ModelHandle {
         let sawDone = false;
         const state = { trailing: false };
         for await (const event of sseEvents(read, state)) {
+          // Events already received wait too: pause holds the next token, as it does locally.
+          await waitWhilePaused();
+          if (controller.signal.aborted) break;
           const data = event.data;
           if (data.trim() === '[DONE]') {
             sawDone = true;
