@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '@fugood/llama.node';
+import { loadModel, toggleNativeLog } from '@fugood/llama.node';
 import { writeLlamaCppGguf } from './gguf-for-llama-cpp.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -78,7 +78,11 @@ export async function startLlamaServer({ modelPath = DEFAULT_MODEL, name = 'tiny
   const tmp = mkdtempSync(join(tmpdir(), 'accel-llama-'));
   const fixed = join(tmp, basename(modelPath));
   writeLlamaCppGguf(modelPath, fixed);
+  // llama.cpp's own log is loud; ACCEL_LLAMA_LOG=1 keeps it.
+  const quiet = !process.env.ACCEL_LLAMA_LOG;
+  if (quiet) await toggleNativeLog(false);
   const context = await loadModel({ model: fixed, n_ctx: nCtx, n_gpu_layers: 0, n_threads: threads });
+  if (quiet) await toggleNativeLog(false);
   let queue = Promise.resolve();
   let created = Math.floor(Date.now() / 1000);
 
@@ -124,10 +128,16 @@ export async function startLlamaServer({ modelPath = DEFAULT_MODEL, name = 'tiny
         if (chat) res.write(`data: ${JSON.stringify({ ...chunk(null), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] })}\n\n`);
       }
       let sampled = 0;
+      let streamed = '';
       const result = await context.completion(options, (t) => {
         sampled++;
+        streamed += t.token ?? '';
         if (stream && !closed && t.token) res.write(`data: ${JSON.stringify(chunk(t.token))}\n\n`);
       });
+      // llama.node delivers token callbacks through a thread-safe queue: the last ones can land after the
+      // completion resolved. Wait for them (the text they carry covers the final text), or 2 s at most.
+      for (const end = Date.now() + 2000; streamed.length < result.text.length && Date.now() < end;) await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setImmediate(r));
       running = false;
       if (closed) return;
       // llama.node's tokens_predicted counts tokens fed back (the last sampled one is not), tokens_evaluated
