@@ -1,6 +1,8 @@
 import { expect, fixture, html, oneEvent } from '@open-wc/testing';
 import '../../components/accel-model/index.js';
 import '../../components/accel-stream/index.js';
+import '../../components/accel-capabilities/index.js';
+import type { AccelCapabilities } from '../../components/accel-capabilities/accel-capabilities.js';
 import type { AccelModel } from '../../components/accel-model/accel-model.js';
 import type { AccelStream } from '../../components/accel-stream/accel-stream.js';
 import { StreamInterruptedError } from '../../engine/index.js';
@@ -115,5 +117,22 @@ describe('remote models behind the same elements (scripted server)', () => {
     </div>`);
     await root.querySelector<AccelStream>('accel-stream')!.generate('Hi');
     await expect(root).to.be.accessible();
+  });
+
+  it('<accel-capabilities remote="…"> lists the endpoint with its reason; a 70B model goes there before the CPU', async () => {
+    const el = await fixture<AccelCapabilities>(html`<accel-capabilities param-count="70e9" precision="q4" remote="openai+https://gpu.example.com/v1#big"></accel-capabilities>`);
+    await oneEvent(el, 'accel-capabilities-ready');
+    await el.updateComplete;
+    const order = el.recommendation.map((c) => c.backend);
+    expect(order.indexOf('remote')).to.be.lessThan(order.indexOf('cpu'));
+    expect(el.recommendation.find((c) => c.backend === 'wasm')!.usable, '39 GiB is past 32-bit WebAssembly').to.equal(false);
+    // No hardware GPU here (SwiftShader): the endpoint is the recommendation, and says why.
+    if (!el.report!.webgpu.adapter || el.report!.webgpu.adapter.isFallbackAdapter) {
+      expect(order[0]).to.equal('remote');
+      expect(el.recommendation[0]!.reason).to.match(/so the configured endpoint runs it$/);
+    }
+    const li = el.shadowRoot!.querySelector('li[data-backend="remote"]')!;
+    expect(li.textContent).to.contain('big on gpu.example.com');
+    expect(el.getAttribute('remote')).to.equal('openai+https://gpu.example.com/v1#big');
   });
 });
