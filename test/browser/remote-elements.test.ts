@@ -9,7 +9,7 @@ import { StreamInterruptedError } from '../../engine/index.js';
 
 // <accel-model src="openai+…"> and <accel-stream> against the scripted OpenAI-compatible server of
 // test/server/openai-fault.mjs (another origin, so CORS and the Authorization preflight are exercised).
-// The real-engine version (llama.cpp) is test/remote/remote-stream.test.ts, run by `npm run test:remote`.
+// The real-engine version (llama.cpp) is test/remote/browser/remote-stream.test.ts, run by `npm run test:remote`.
 const WORDS = ['Hello', ',', ' wörld', ' 🌍', '!'];
 let origin = '';
 

@@ -20,6 +20,6 @@ function llamaServer() {
 
 export default {
   ...base,
-  files: ['test/remote/**/*.browser.test.ts'],
+  files: ['test/remote/browser/**/*.test.ts'],
   plugins: [...base.plugins, llamaServer()],
 };

@@ -1,10 +1,10 @@
 import { expect, fixture, html } from '@open-wc/testing';
-import '../../components/accel-model/index.js';
-import '../../components/accel-stream/index.js';
-import type { AccelStream } from '../../components/accel-stream/accel-stream.js';
+import '../../../components/accel-model/index.js';
+import '../../../components/accel-stream/index.js';
+import type { AccelStream } from '../../../components/accel-stream/accel-stream.js';
 
 // <accel-stream> streaming from llama.cpp on loopback (test/remote-server/server.mjs, started by the
-// plugin in ./web-test-runner.config.mjs) through <accel-model src="openai+http://127.0.0.1:PORT/v1#tiny-llama">.
+// plugin in ../web-test-runner.config.mjs) through <accel-model src="openai+http://127.0.0.1:PORT/v1#tiny-llama">.
 describe('<accel-stream> from a real llama.cpp server', () => {
   let base = '';
   before(async () => {
