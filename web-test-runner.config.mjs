@@ -2,6 +2,7 @@ import { esbuildPlugin } from '@web/dev-server-esbuild';
 import { chromeLauncher } from '@web/test-runner-chrome';
 import { testServerMiddleware } from './test/server/middleware.mjs';
 import { wsStreamServer } from './test/server/ws-stream.mjs';
+import { openAIFaultServer } from './test/server/openai-fault.mjs';
 
 // Headless Debian Chromium with WebGPU (SwiftShader where no GPU exists: correct, slow, no shader-f16).
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -11,7 +12,7 @@ export default {
   files: ['test/browser/**/*.test.ts', 'components/**/*.test.ts'],
   nodeResolve: { exportConditions: ['browser', 'production'], browser: true },
   middleware: testServerMiddleware,
-  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'tsconfig.json' }), wsStreamServer()],
+  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'tsconfig.json' }), wsStreamServer(), openAIFaultServer()],
   concurrency: 1,
   concurrentBrowsers: 1,
   browserStartTimeout: 120_000,

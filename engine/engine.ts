@@ -4,17 +4,22 @@ import { recommendBackend } from './capabilities/recommend.js';
 import type { BackendChoice, CapabilityReport, RecommendRequest } from './capabilities/types.js';
 import type { Backend, BackendName } from './backends/backend.js';
 import { createBackend } from './backends/registry.js';
-import { AbortError } from './errors.js';
+import { AbortError, InvalidArgumentError } from './errors.js';
 import { loadModel, Model, type ModelHandle, type ModelLoadOptions } from './load-model.js';
 import { ModelCache, type SourceInput } from './loader/index.js';
 import { describePlan, type LoadPrecision, type QuantPlan } from './quant/plan.js';
 import { quantizeModel, saveModel } from './quant/model-quant.js';
 import { quantizationReport, type QuantizationReport, type QuantizationReportOptions } from './quant/report.js';
 import { runMatrix, type MatrixOptions, type MatrixResult } from './bench/runner.js';
+import { isRemoteSource } from './remote/source.js';
+import { loadServerModel, ServerModel } from './remote/server-model.js';
 
 export interface EngineLoadOptions extends ModelLoadOptions {
-  /** Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). */
-  backend?: BackendRequest;
+  /**
+   * Backend to run on; default 'auto' (the first usable one `recommendBackend` lists). 'remote' (implied by
+   * an `openai+https://host/v1#model` source) sends generation to an OpenAI-compatible server.
+   */
+  backend?: BackendRequest | 'remote';
 }
 
 interface SharedLoad {
@@ -90,7 +95,7 @@ export class Engine {
   }
 
   async #autoBackend(request: RecommendRequest): Promise<BackendName> {
-    const choice = (await this.recommendBackend(request)).find((c) => c.usable && c.backend !== 'webnn');
+    const choice = (await this.recommendBackend(request)).find((c) => c.usable && c.backend !== 'webnn' && c.backend !== 'remote');
     return (choice?.backend as BackendName | undefined) ?? 'cpu';
   }
 
@@ -103,8 +108,19 @@ export class Engine {
    * ask for the same source, backend and precision share one loaded copy; each call counts as one user
    * until `unload(model)`. Aborting a shared load only cancels it when every caller has aborted.
    */
-  async load(src: SourceInput, options: EngineLoadOptions = {}): Promise<Model> {
-    const { backend: requested = 'auto', precision = 'original', signal, onProgress, ...rest } = options;
+  async load(src: `openai+${string}`, options?: EngineLoadOptions): Promise<ServerModel>;
+  async load(src: SourceInput, options: EngineLoadOptions & { backend: 'remote' }): Promise<ServerModel>;
+  /** (A string only known at run time to be `openai+…` gives a ServerModel too: check with `isRemoteSource()`.) */
+  async load(src: SourceInput, options?: EngineLoadOptions): Promise<Model>;
+  async load(src: SourceInput, options: EngineLoadOptions = {}): Promise<Model | ServerModel> {
+    const { backend: requested = 'auto', precision = 'original', signal, onProgress, apiKey, ...rest } = options;
+    if (requested === 'remote' || isRemoteSource(src)) {
+      if (typeof src !== 'string' && !(src instanceof URL)) throw new InvalidArgumentError('backend "remote" takes an endpoint URL (openai+https://host/v1#model-name), not files.');
+      if (requested !== 'remote' && requested !== 'auto') throw new InvalidArgumentError(`${String(src).replace(/#.*$/, '')} is a remote endpoint; it runs on backend "remote", not "${requested}".`);
+      if (precision !== 'original') throw new InvalidArgumentError(`precision "${precision}" applies to local loads; a remote server runs the weights it has.`);
+      // Not shared: a handle is only an address, a model name and a key.
+      return loadServerModel(String(src), { ...(apiKey ? { apiKey } : {}), ...(rest.stallTimeoutMs ? { stallTimeoutMs: rest.stallTimeoutMs } : {}), ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+    }
     const backend = await this.backend(requested);
     const key = typeof src === 'string' || src instanceof URL ? JSON.stringify([String(src), backend.name, typeof precision === 'string' ? precision : describePlan(precision), rest.memoryBudget ?? null, rest.file ?? null, rest.maxSequence ?? null, rest.memoryProfile ?? null]) : null;
     let shared = key ? this.#models.get(key) : undefined;
@@ -165,6 +181,10 @@ export class Engine {
 
   /** One user fewer for a model from `load()`; the last one frees its memory. Returns true when freed. */
   unload(model: ModelHandle): boolean {
+    if (model instanceof ServerModel) {
+      model.dispose();
+      return true;
+    }
     if (!(model instanceof Model)) return false;
     for (const [key, entry] of this.#models) {
       if (entry.model !== model) continue;

@@ -25,7 +25,13 @@ export type AccelErrorCode =
   | 'quota-exceeded'
   | 'storage-failed'
   | 'bad-source'
-  | 'file-not-found';
+  | 'file-not-found'
+  | 'unauthorized'
+  | 'rate-limited'
+  | 'remote-server'
+  | 'remote-request'
+  | 'model-not-found'
+  | 'stream-interrupted';
 
 export interface AccelErrorOptions {
   cause?: unknown;
@@ -226,5 +232,113 @@ export class FileNotFoundError extends AccelError {
 export class BenchmarkStorageError extends AccelError {
   constructor(detail: string, options?: AccelErrorOptions) {
     super('storage-failed', `Benchmark results cannot be stored: ${detail}. The results of this run are still shown and can be exported.`, options);
+/** What a remote generation had produced when it failed: the text is kept so a UI can show it. */
+export interface PartialOutput {
+  partialText?: string;
+  /** Content chunks received (≈ tokens) before the failure. */
+  receivedTokens?: number;
+}
+
+/** The inference server refused the credentials (HTTP 401 / 403). The API key is never part of the message. */
+export class RemoteAuthError extends AccelError {
+  readonly status: number;
+  readonly url: string;
+  constructor(status: number, url: string, serverMessage: string, options?: AccelErrorOptions) {
+    super('unauthorized', `HTTP ${status} from ${url}: ${serverMessage ? `${serverMessage} — ` : ''}${status === 401 ? 'the server wants a valid API key; set the apiKey property (or option)' : 'this API key may not use this model or route'}.`, options);
+    this.status = status;
+    this.url = url;
+  }
+}
+
+/** HTTP 429: too many requests. `retryAfterMs` comes from the Retry-After header (null when the server gave none). */
+export class RateLimitedError extends AccelError {
+  readonly url: string;
+  readonly retryAfterMs: number | null;
+  constructor(url: string, retryAfterMs: number | null, serverMessage: string, options?: AccelErrorOptions) {
+    const wait = retryAfterMs === null ? 'wait a little' : `wait ${Math.ceil(retryAfterMs / 1000)} s`;
+    super('rate-limited', `HTTP 429 from ${url}: ${serverMessage ? `${serverMessage} — ` : ''}rate limited; ${wait} before retrying.`, options);
+    this.url = url;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The inference server failed (HTTP 5xx). */
+export class RemoteServerError extends AccelError {
+  readonly status: number;
+  readonly url: string;
+  readonly serverMessage: string;
+  constructor(status: number, url: string, serverMessage: string, options?: AccelErrorOptions) {
+    super('remote-server', `HTTP ${status} from ${url}: ${serverMessage || 'the inference server failed'}. Retry later or use another endpoint.`, options);
+    this.status = status;
+    this.url = url;
+    this.serverMessage = serverMessage;
+  }
+}
+
+/** The inference server rejected the request (HTTP 4xx other than 401/403/429: bad option, unknown route…). */
+export class RemoteRequestError extends AccelError {
+  readonly status: number;
+  readonly url: string;
+  readonly serverMessage: string;
+  constructor(status: number, url: string, serverMessage: string, options?: AccelErrorOptions) {
+    super('remote-request', `HTTP ${status} from ${url}: ${serverMessage || 'the request was rejected'}. Check the endpoint URL, the model name and the sampling options.`, options);
+    this.status = status;
+    this.url = url;
+    this.serverMessage = serverMessage;
+  }
+}
+
+/** The endpoint's /models list does not name the model asked for. */
+export class RemoteModelNotFoundError extends AccelError {
+  readonly model: string;
+  readonly available: readonly string[];
+  constructor(model: string, url: string, available: readonly string[]) {
+    const list = available.length ? `it serves ${available.slice(0, 10).map((m) => `"${m}"`).join(', ')}${available.length > 10 ? ` and ${available.length - 10} more` : ''}` : 'it lists no models';
+    super('model-not-found', `${url} has no model "${model}": ${list}. Put the name after # in the source (openai+https://host/v1#name).`);
+    this.model = model;
+    this.available = available;
+  }
+}
+
+/** The response stream ended or broke before the server said it was done; what arrived is kept. */
+export class StreamInterruptedError extends AccelError {
+  readonly url: string;
+  readonly partialText: string;
+  readonly receivedTokens: number;
+  constructor(url: string, detail: string, partial: PartialOutput = {}, options?: AccelErrorOptions) {
+    const n = partial.receivedTokens ?? 0;
+    super('stream-interrupted', `The stream from ${url} ${detail} after ${n} token${n === 1 ? '' : 's'}; the partial text is kept (error.partialText). Retry to get a complete answer.`, options);
+    this.url = url;
+    this.partialText = partial.partialText ?? '';
+    this.receivedTokens = n;
+  }
+}
+
+/** The server sent something that is not the OpenAI streaming format (broken SSE, data that is not JSON). */
+export class RemoteProtocolError extends AccelError {
+  readonly url: string;
+  readonly partialText: string;
+  readonly receivedTokens: number;
+  constructor(url: string, detail: string, partial: PartialOutput = {}, options?: AccelErrorOptions) {
+    super('bad-response', `Unexpected response from ${url}: ${detail}. Is this an OpenAI-compatible endpoint (vLLM, llama-server, TGI, Ollama)?`, options);
+    this.url = url;
+    this.partialText = partial.partialText ?? '';
+    this.receivedTokens = partial.receivedTokens ?? 0;
+  }
+}
+
+/** Nothing arrived from the inference server for longer than the stall timeout; the request was closed. */
+export class StreamStalledError extends AccelError {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly partialText: string;
+  readonly receivedTokens: number;
+  constructor(url: string, timeoutMs: number, partial: PartialOutput = {}, options?: AccelErrorOptions) {
+    const n = partial.receivedTokens ?? 0;
+    super('stalled', `${url} sent nothing for ${timeoutMs} ms (after ${n} token${n === 1 ? '' : 's'}); the request was closed. Retry, or raise stallTimeoutMs for a slow server.`, options);
+    this.url = url;
+    this.timeoutMs = timeoutMs;
+    this.partialText = partial.partialText ?? '';
+    this.receivedTokens = n;
   }
 }

@@ -8,7 +8,7 @@ export { Tensor } from './tensor/tensor.js';
 export type { DType } from './tensor/dtype.js';
 export type { BackendRequest, EngineLoadOptions } from './engine.js';
 export { Model, type ModelLoadOptions, type ModelLoadProgress, type ModelArchitecture, type ModelInfo, type ModelHandle } from './load-model.js';
-export type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, GenerationResult, TokenEvent } from './generate/index.js';
+export type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, GenerationResult, ServerTimings, TokenEvent } from './generate/index.js';
 export type { BertOutput } from './models/bert/bert.js';
 export type { Tokenizer, ChatMessage } from './formats/tokenizer.js';
 export type { ModelConfig, LlamaConfig, Gpt2Config, BertConfig } from './formats/config.js';
@@ -21,3 +21,5 @@ export { PRESETS, AUTO_LADDER, compilePlan, describePlan, planWeightBytes, type 
 export { quantizeModel, saveModel } from './quant/model-quant.js';
 export { quantizationReport, formatQuantizationReport, perplexity, snrAndCosine, type QuantizationReport, type QuantizationReportOptions, type LayerQuality } from './quant/report.js';
 export * from './bench/index.js';
+export { ServerModel, loadServerModel, retryAfterMs, type ServerModelOptions } from './remote/server-model.js';
+export { isRemoteSource, parseRemoteSource, type RemoteSource } from './remote/source.js';

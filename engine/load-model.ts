@@ -23,11 +23,15 @@ import { generate, generationDefaults, memoryProfile, type GenerateInput, type G
 /** What a page needs to show about a loaded model (plain data: crosses Workers). */
 export interface ModelInfo {
   name: string;
-  architecture: ModelArchitecture;
+  /** 'remote' for a model served by an inference server (its architecture is the server's business). */
+  architecture: ModelArchitecture | 'remote';
   task: ModelType;
-  backend: BackendName;
-  format: 'safetensors' | 'gguf';
+  /** 'remote': generation runs on an OpenAI-compatible server (see engine/remote). */
+  backend: BackendName | 'remote';
+  format: 'safetensors' | 'gguf' | 'openai';
   source: string;
+  /** The API base URL of a remote model. */
+  endpoint?: string;
   vocabSize: number;
   /** KV-cache length (decoders), else max positions. */
   maxSequence: number;
@@ -56,6 +60,11 @@ export interface ModelLoadProgress {
 }
 
 export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase' | 'gateways' | 'verify' | 'stallTimeoutMs' | 'retries'> {
+  /**
+   * Remote models (`openai+https://…`): the API key, sent as a Bearer token. Give it as an option or the
+   * element's `apiKey` property, never in the URL or an attribute; it is not logged nor shown in errors.
+   */
+  apiKey?: string;
   signal?: AbortSignal;
   onProgress?: (p: ModelLoadProgress) => void;
   onWarning?: (e: AccelError) => void;
@@ -211,7 +220,7 @@ function cacheLength(config: ModelConfig, options: ModelLoadOptions): number {
 export async function loadModel(src: SourceInput, backend: Backend, options: ModelLoadOptions = {}): Promise<Model> {
 
   const { folder, file: ggufFile } = splitGguf(src, options.file);
-  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, precision, memoryBudget, ...loaderOptions } = options;
+  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, precision, memoryBudget, apiKey: _key, ...loaderOptions } = options;
   const quantized = precision !== undefined && precision !== 'original';
   const named = typeof precision === 'string' ? `precision "${precision}"` : 'a quantization plan';
   // presets and plan objects are checked before anything downloads; 'auto' needs the config

@@ -10,9 +10,9 @@ export interface AccelErrorDetail {
 /** detail of `accel-ready` from `<accel-model>`. */
 export interface AccelModelReadyDetail {
   name: string;
-  architecture: ModelArchitecture;
+  architecture: ModelArchitecture | 'remote';
   backend: string;
-  format: 'safetensors' | 'gguf';
+  format: 'safetensors' | 'gguf' | 'openai';
   weightBytes: number;
   kvCacheBytes: number;
   source: string;

@@ -22,6 +22,8 @@ const MODEL_TYPES: readonly ModelType[] = ['text-generation', 'feature-extractio
  * @attr param-count - Parameters of the model to recommend a backend for (default 135e6).
  * @attr precision - Weight precision of that model: f32, f16, q8, q4, q3, q2 or original (default q4).
  * @attr model-type - text-generation (default), feature-extraction, image-classification, speech-recognition or other.
+ * @attr remote - A configured OpenAI-compatible endpoint (`openai+https://host/v1#model`): ranked first, with the
+ *   reason, when no local backend can run the model.
  *
  * @event {CustomEvent<CapabilityReport>} accel-capabilities-ready - The report is ready (after the first probe and every `refresh()`); `detail` is the report.
  * @event {CustomEvent<AccelErrorDetail>} accel-error - Probing failed; `detail` has `code`, `message` and `error`.
@@ -80,6 +82,9 @@ export class AccelCapabilities extends AccelElement {
   /** Kind of model the recommendation is for. */
   @property({ reflect: true, attribute: 'model-type' }) modelType: ModelType = 'text-generation';
 
+  /** A remote endpoint the recommendation may fall back to. */
+  @property({ reflect: true }) remote = '';
+
   @state() private status: Status = 'loading';
   @state() private errorMessage = '';
   @state() private _report: CapabilityReport | null = null;
@@ -97,6 +102,7 @@ export class AccelCapabilities extends AccelElement {
       paramCount: Number.isFinite(this.paramCount) && this.paramCount > 0 ? this.paramCount : 0,
       precision: PRECISIONS.includes(this.precision) ? this.precision : 'q4',
       modelType: MODEL_TYPES.includes(this.modelType) ? this.modelType : 'other',
+      ...(this.remote.trim() ? { remote: this.remote.trim() } : {}),
     });
   }
 

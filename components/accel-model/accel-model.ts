@@ -1,6 +1,6 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { AbortError, BackendUnavailableError, InvalidArgumentError, formatBytes, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
+import { AbortError, BackendUnavailableError, InvalidArgumentError, ServerModel, formatBytes, getEngine, isRemoteSource, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { absoluteSource } from '../../src/controllers/model-lookup.js';
 import type { AccelModelReadyDetail } from '../../src/events.js';
@@ -8,7 +8,7 @@ import { styles } from './accel-model.styles.js';
 
 export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
 
-const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'webnn'] as const;
+const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu', 'webnn', 'remote'] as const;
 type BackendAttr = (typeof BACKENDS)[number];
 const PRECISIONS = ['original', 'q8', 'q4', 'q3', 'q2', 'mixed', 'auto'] as const;
 type PrecisionAttr = (typeof PRECISIONS)[number];
@@ -21,8 +21,14 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  * @tagname accel-model
  * @summary A model: download with progress, cache, load onto a backend.
  *
- * @attr src - Model folder URL, `.gguf` file URL, `hf:owner/name[@revision]` or `ipfs://CID`.
- * @attr backend - auto (default), webgpu, wasm, cpu or webnn.
+ * A model on an OpenAI-compatible inference server (vLLM, llama.cpp's llama-server, TGI, Ollama) is one
+ * attribute away: `src="openai+https://host/v1#model-name"`. Generation then runs on the server and
+ * `<accel-stream>` shows it unchanged; the key goes in the `apiKey` property (never an attribute).
+ *
+ * @attr src - Model folder URL, `.gguf` file URL, `hf:owner/name[@revision]`, `ipfs://CID`, or a remote model
+ *   `openai+https://host/v1#model-name` (the name after `#`; it may be left out when the server serves one model).
+ * @attr backend - auto (default), webgpu, wasm, cpu, webnn, or remote (implied by an `openai+` src; with
+ *   `backend="remote"` a plain `https://host/v1#model-name` src works too).
  * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0), or a Llama-family
  *   float checkpoint's projections quantized while it loads: q8, q4 (g32), q3, q2 (g128, clip search) or mixed
  *   (attention 3-bit, feed-forward 2-bit, lm_head 4-bit), or auto (the best of those whose weights fit `memory-budget`).
@@ -80,6 +86,12 @@ export class AccelModel extends AccelElement {
 
   /** KV-cache size class. */
   @property({ reflect: true, attribute: 'memory-profile' }) memoryProfile: 'low' | 'balanced' | 'max' = 'balanced';
+
+  /**
+   * API key of a remote model's server, sent as `Authorization: Bearer …`. A property only: never an
+   * attribute, never reflected, rendered, logged or put in an error message. Changing it reloads.
+   */
+  @property({ attribute: false }) apiKey = '';
 
   @state() private _status: ModelStatus = 'idle';
   @state() private _progress: ModelLoadProgress | null = null;
@@ -140,7 +152,7 @@ export class AccelModel extends AccelElement {
   }
 
   protected override updated(changed: PropertyValues<this>): void {
-    const reloadKeys = ['src', 'backend', 'precision', 'quantization', 'memoryBudget', 'maxSequence', 'memoryProfile'] as const;
+    const reloadKeys = ['src', 'backend', 'precision', 'quantization', 'memoryBudget', 'maxSequence', 'memoryProfile', 'apiKey'] as const;
     const changedSource = reloadKeys.some((k) => changed.has(k) && changed.get(k) !== undefined);
     if (changedSource && (this._status !== 'idle' || this.preload)) {
       if (this.src) void this.load().catch(() => undefined);
@@ -158,7 +170,17 @@ export class AccelModel extends AccelElement {
       if (this.backend === 'webnn') throw new BackendUnavailableError('webnn', 'this build of accel has no WebNN backend yet; use webgpu, wasm or auto');
       if (!['low', 'balanced', 'max'].includes(this.memoryProfile)) throw new InvalidArgumentError(`<accel-model memory-profile="${this.memoryProfile}">: expected low, balanced or max.`);
       if (!PRECISIONS.includes(this.precision)) throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: expected one of ${PRECISIONS.join(', ')}.`);
-      const model = await this.client.load(absoluteSource(this.src), {
+      const remote = this.#remote();
+      if (remote && this.precision !== 'original') throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: precision applies to local models; a remote server runs the weights it has.`);
+      // Remote models load in this thread: they are only HTTP streams, and typed errors keep their fields.
+      const model = remote ? await getEngine().load(absoluteSource(this.src), {
+        backend: 'remote',
+        signal,
+        ...(this.apiKey ? { apiKey: this.apiKey } : {}),
+        onProgress: (p) => {
+          if (!signal.aborted) this.emit('accel-load-progress', p);
+        },
+      }) : await this.client.load(absoluteSource(this.src), {
         backend: this.backend as BackendRequest,
         precision: this.quantization ?? this.precision,
         ...(this.memoryBudget !== undefined ? { memoryBudget: this.memoryBudget } : {}),
@@ -172,7 +194,7 @@ export class AccelModel extends AccelElement {
         },
       });
       if (signal.aborted) {
-        void this.client.unload(model);
+        this.#unloadModel(model);
         throw new AbortError('Loading the model', { cause: signal.reason });
       }
       this._model = model;
@@ -200,6 +222,20 @@ export class AccelModel extends AccelElement {
     return src.split(/[/:]/).filter(Boolean).pop() ?? 'model';
   }
 
+  #remote(): boolean {
+    return this.backend === 'remote' || isRemoteSource(this.src);
+  }
+
+  #unloadModel(model: ModelHandle): void {
+    if (model instanceof ServerModel) getEngine().unload(model);
+    else void this.client.unload(model);
+  }
+
+  #where(model: ModelHandle): string {
+    const i = model.info;
+    return i.backend === 'remote' && i.endpoint ? `${new URL(i.endpoint).host} (remote)` : i.backend;
+  }
+
   #release(): void {
     this.#abort?.abort(new AbortError('Loading the model was replaced or cancelled'));
     this.#abort = null;
@@ -207,14 +243,14 @@ export class AccelModel extends AccelElement {
     const model = this._model;
     if (model) {
       this._model = null;
-      void this.client.unload(model);
+      this.#unloadModel(model);
       this.emit('accel-unload', { source: model.info.source });
     }
   }
 
   #statusText(): string {
     const p = this._progress;
-    if (this._status === 'ready' && this._model) return `${this._model.info.name} is ready on ${this._model.info.backend}.`;
+    if (this._status === 'ready' && this._model) return `${this._model.info.name} is ready on ${this.#where(this._model)}.`;
     if (this._status === 'error') return `Loading failed: ${this._error}`;
     if (this._status !== 'loading') return this.src ? 'Not loaded.' : 'No model source set.';
     if (!p) return 'Starting…';
@@ -230,7 +266,9 @@ export class AccelModel extends AccelElement {
     return html`<div part="base">
       <div part="name">${model ? this.#name(model) : this.#name(null)}</div>
       ${model
-        ? html`<div part="details">${model.info.architecture} · ${model.info.format} · ${model.info.backend} · ${formatBytes(model.info.memory.totalBytes)}</div>`
+        ? model.info.backend === 'remote'
+          ? html`<div part="details">remote · ${model.info.format} · ${this.#where(model)}</div>`
+          : html`<div part="details">${model.info.architecture} · ${model.info.format} · ${model.info.backend} · ${formatBytes(model.info.memory.totalBytes)}</div>`
         : nothing}
       ${this._status === 'loading'
         ? html`<progress part="progress" max="100" .value=${pct ?? 0} aria-label="Loading ${this.#name(null)}" aria-valuetext=${this.#statusText()}></progress>`

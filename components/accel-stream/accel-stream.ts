@@ -24,7 +24,7 @@ function finiteOr<T>(n: number | undefined, fallback: T): number | T {
  * @summary Streaming text generation with prompt box, stop, pause and metrics.
  *
  * @attr model - id of an `<accel-model>` on the page.
- * @attr src - A model source to load directly when no `model` is given.
+ * @attr src - A model source to load directly when no `model` is given (also `openai+https://host/v1#model`).
  * @attr prompt - Text placed in the prompt box (and used by generate() without an argument).
  * @attr system - System message (chat mode).
  * @attr max-tokens - Most new tokens per reply (default 128).
@@ -282,7 +282,8 @@ export class AccelStream extends AccelElement {
   }
 
   override render(): TemplateResult {
-    const showCurrent = this._running || !this.chat;
+    // A reply cut short by an error stays visible next to the error (remote streams keep partial text).
+    const showCurrent = this._running || !this.chat || (!!this._error && !!this._output);
     return html`<div part="base">
       <div part="transcript" role="log" aria-live="polite" aria-label="Conversation" aria-busy=${this._running ? 'true' : 'false'}>
         ${this._turns.map((t, i) =>

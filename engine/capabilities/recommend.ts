@@ -40,9 +40,10 @@ interface Scored extends BackendChoice {
 export function recommendBackend(report: CapabilityReport, request: RecommendRequest = {}): BackendChoice[] {
   const precision = request.precision ?? 'q4';
   const params = request.paramCount ?? 0;
+  const measured = request.memoryBytes !== undefined && Number.isFinite(request.memoryBytes) && request.memoryBytes > 0 ? request.memoryBytes : null;
   const weightBytes = params * BYTES_PER_PARAM[precision];
-  const need = weightBytes * WORKING_SET_FACTOR;
-  const size = params > 0 ? `${formatParams(params)} params at ${precision} ≈ ${formatBytes(weightBytes)}` : 'this model';
+  const need = measured ?? weightBytes * WORKING_SET_FACTOR;
+  const size = measured !== null ? `this model (measured ${formatBytes(measured)})` : params > 0 ? `${formatParams(params)} params at ${precision} ≈ ${formatBytes(weightBytes)}` : 'this model';
   const deviceBytes = report.device.deviceMemoryGiB !== null ? report.device.deviceMemoryGiB * 2 ** 30 : null;
   // Browsers cap deviceMemory at 8 GiB, so only a clearly oversized model is ruled out by it.
   const tooBigForDevice = deviceBytes !== null && deviceBytes < 8 * 2 ** 30 && need > deviceBytes * 0.75;
@@ -93,9 +94,33 @@ export function recommendBackend(report: CapabilityReport, request: RecommendReq
   } else nnReason = `webnn: contexts for ${nnContexts.join(', ')} exist, but this build of accel has no WebNN backend`;
   out.push({ backend: 'webnn', usable: false, score: 0, reason: nnReason });
 
-  out.push({ backend: 'cpu', usable: true, score: 10, reason: `cpu: plain JavaScript reference kernels — works everywhere, the slowest choice${params > 50e6 ? ` (impractical for ${formatParams(params)} params)` : ''}` });
+  const cpuImpractical = params > 50e6 || (measured !== null && measured > 200 * 2 ** 20);
+  out.push({ backend: 'cpu', usable: true, score: 10, reason: `cpu: plain JavaScript reference kernels — works everywhere, the slowest choice${cpuImpractical ? ` (impractical for ${params > 0 ? `${formatParams(params)} params` : formatBytes(need)})` : ''}` });
+
+  if (request.remote) {
+    const where = remoteLabel(request.remote);
+    const fastLocal = out.filter((c) => c.usable && (c.backend === 'webgpu' || c.backend === 'wasm'));
+    if (fastLocal.length === 0 || (cpuImpractical && fastLocal.every((c) => c.score < 50))) {
+      const why = out.filter((c) => !c.usable && (c.backend === 'webgpu' || c.backend === 'wasm')).map((c) => c.reason.replace(/^\w+: /, ''));
+      const local = fastLocal.length ? 'the only local GPU path is a software fallback' : why.length ? why[0]! : 'no WebGPU or WebAssembly path is usable here';
+      out.push({ backend: 'remote', usable: true, score: 1000, reason: `remote: ${where} — ${local}, so the configured endpoint runs it` });
+    } else {
+      out.push({ backend: 'remote', usable: true, score: 20, reason: `remote: ${where} — configured, but ${fastLocal[0]!.backend} runs ${size} on this device` });
+    }
+  }
 
   return out
     .sort((x, y) => Number(y.usable) - Number(x.usable) || y.score - x.score)
     .map(({ backend, usable, reason }) => ({ backend, usable, reason }));
+}
+
+/** `openai+https://host/v1#model` → `model on host` (no path, query or credentials in the report). */
+function remoteLabel(src: string): string {
+  try {
+    const url = new URL(src.trim().replace(/^openai\+/i, ''));
+    const model = decodeURIComponent(url.hash.replace(/^#/, ''));
+    return model ? `${model} on ${url.host}` : url.host;
+  } catch {
+    return 'the configured endpoint';
+  }
 }

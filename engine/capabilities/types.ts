@@ -124,9 +124,19 @@ export interface RecommendRequest {
   /** Number of parameters, e.g. 135e6. */
   paramCount?: number;
   precision?: Precision;
+  /**
+   * Measured bytes the model needs (a loaded model's `info.memory.totalBytes`, or a figure from a previous
+   * run); used instead of the estimate from paramCount × precision when given.
+   */
+  memoryBytes?: number;
+  /**
+   * A configured OpenAI-compatible endpoint (`openai+https://host/v1#model`). It is ranked first when no local
+   * backend can run the model fast enough, else after the usable local ones.
+   */
+  remote?: string;
 }
 
-export type RecommendableBackend = BackendName | 'webnn';
+export type RecommendableBackend = BackendName | 'webnn' | 'remote';
 
 export interface BackendChoice {
   backend: RecommendableBackend;

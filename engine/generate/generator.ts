@@ -32,6 +32,20 @@ export interface GenerationMetrics {
   pausedMs: number;
   /** Sliding-window shifts (each re-prefills `keep` tokens). */
   cacheShifts: number;
+  /** A remote model's own figures, as its server reported them (llama-server's `timings`); absent for local models. */
+  server?: ServerTimings | null;
+}
+
+/** Timings an inference server measured itself (null fields: the server did not say). */
+export interface ServerTimings {
+  promptTokens: number | null;
+  promptMs: number | null;
+  promptTokensPerSecond: number | null;
+  predictedTokens: number | null;
+  predictedMs: number | null;
+  predictedTokensPerSecond: number | null;
+  /** Prompt tokens the server took from its cache. */
+  cachedTokens: number | null;
 }
 
 export interface GenerationResult {

@@ -1,4 +1,4 @@
-export { generate, type GenerateInput, type GenerateOptions, type Generation, type GenerationMetrics, type GenerationResult, type TokenEvent } from './generator.js';
+export { generate, type GenerateInput, type GenerateOptions, type Generation, type GenerationMetrics, type GenerationResult, type ServerTimings, type TokenEvent } from './generator.js';
 export {
   MinPProcessor, PresenceFrequencyPenaltyProcessor, RepetitionPenaltyProcessor, TemperatureProcessor, TokenHistory, TopKProcessor, TopPProcessor,
   sanitizeLogits, topPositions, type LogitsProcessor, type LogitsRow,

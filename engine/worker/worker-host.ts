@@ -1,6 +1,6 @@
 import { AccelError } from '../errors.js';
 import type { Generation } from '../generate/index.js';
-import type { Model } from '../load-model.js';
+import type { ModelHandle } from '../load-model.js';
 import { getEngine } from '../engine.js';
 import type { Request, Response, WireError } from './protocol.js';
 
@@ -21,7 +21,7 @@ function toWire(error: unknown): WireError {
  */
 export function serveEngine(port: Port): void {
   const engine = getEngine();
-  const models = new Map<number, Model>();
+  const models = new Map<number, ModelHandle>();
   const aborts = new Map<number, AbortController>();
   const generations = new Map<number, Generation>();
   let nextModelId = 1;
@@ -63,7 +63,7 @@ export function serveEngine(port: Port): void {
     }
   };
 
-  const need = (modelId: number): Model => {
+  const need = (modelId: number): ModelHandle => {
     const m = models.get(modelId);
     if (!m) throw new AccelError('invalid-argument', `Model ${modelId} is not loaded in the worker (it was unloaded).`);
     return m;
