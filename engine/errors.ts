@@ -232,6 +232,9 @@ export class FileNotFoundError extends AccelError {
 export class BenchmarkStorageError extends AccelError {
   constructor(detail: string, options?: AccelErrorOptions) {
     super('storage-failed', `Benchmark results cannot be stored: ${detail}. The results of this run are still shown and can be exported.`, options);
+  }
+}
+
 /** What a remote generation had produced when it failed: the text is kept so a UI can show it. */
 export interface PartialOutput {
   partialText?: string;

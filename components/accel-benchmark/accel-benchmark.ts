@@ -40,7 +40,7 @@ const fixed = (v: number | null | undefined, digits = 1): string => (v === null 
 const cellLabel = (r: { backend: string; precision: string; promptTokens: number | null }): string => `${r.backend} · ${r.precision} · ${r.promptTokens ?? '?'} tok`;
 
 interface Failure {
-  cell: { backend: BackendName; precision: string; promptTokens: number };
+  cell: { backend: BackendName | 'remote'; precision: string; promptTokens: number };
   code: AccelBenchmarkCompleteDetail['failures'][number]['code'];
   message: string;
 }

@@ -18,7 +18,7 @@ export interface BenchmarkProgress {
 }
 
 export interface BenchmarkCell {
-  backend: BackendName;
+  backend: BackendName | 'remote';
   precision: string;
   promptTokens: number;
 }
@@ -110,7 +110,7 @@ export interface BenchmarkMemory {
 export interface GenerationBenchmark {
   model: string;
   source: string;
-  backend: BackendName;
+  backend: BackendName | 'remote';
   precision: string;
   promptTokens: number;
   maxNewTokens: number;
@@ -136,7 +136,7 @@ export interface GenerationBenchmark {
 
 /** The part of a model the benchmark needs: the in-thread Model and the Worker proxy both fit. */
 export interface BenchmarkModel {
-  readonly info: { name: string; source: string; backend: BackendName; vocabSize: number; maxSequence: number; memory: { weightBytes: number; kvCacheBytes: number } };
+  readonly info: { name: string; source: string; backend: BackendName | 'remote'; vocabSize: number; maxSequence: number; memory: { weightBytes: number; kvCacheBytes: number } };
   generate(input: GenerateInput, options?: GenerateOptions): Generation;
   /** In-thread models expose these: backend memory figures and the WebGPU device for timestamps. */
   readonly backend?: { readonly name: BackendName; memory(): MemoryInfo };
