@@ -1,74 +1,95 @@
 /**
- * Quantization quality and cost on the shipped model (`npm run bench:quant`): for every precision,
- * held-out perplexity (the definition of tools/train/make_references.py: windows of 512 tokens over
- * models/tiny-llama/heldout.txt, documents joined with EOS), weight memory and greedy decode tok/s, on the wasm
- * backend (1 thread) under Node. The original row is checked against PyTorch's figure in the fixture first, so
- * the measurement itself is known to be right. Writes bench-results/quant.json and prints a table.
- *   node --import tsx tools/bench-quant.ts [--windows N]   (default 8 windows; 172 is the whole file)
+ * Quantization quality and cost on the shipped model (`npm run bench:quant`): for every precision, held-out
+ * perplexity (the definition of tools/train/make_references.py: windows of 512 tokens over
+ * models/tiny-llama/heldout.txt, documents joined with EOS) on the first backend, then weight memory, prefill
+ * and greedy decode tok/s on every backend. The original row is checked against PyTorch's figure in the fixture
+ * first, so the measurement itself is known to be right. Writes bench-results/quant.json and prints a table.
+ *   node --import tsx tools/bench-quant.ts [--windows N] [--backends wasm,cpu[,webgpu]] [--out file]
+ * (default 8 windows, 172 is the whole file; webgpu needs Dawn on a GPU: the `webgpu` package, see tools/bench-gpu)
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import type { Backend, BackendName } from '../engine/backends/backend.js';
+import { createCpuBackend } from '../engine/backends/cpu/index.js';
 import { createWasmBackend } from '../engine/backends/wasm/index.js';
 import { loadModel } from '../engine/load-model.js';
 import type { LoadPrecision } from '../engine/quant/plan.js';
+import { perplexity } from '../engine/quant/report.js';
 import { createLoaderTestServer } from '../test/server/middleware.mjs';
 
 const args = process.argv.slice(2);
-const windows = args.includes('--windows') ? Number(args[args.indexOf('--windows') + 1]) : 8;
+const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const windows = Number(arg('--windows') ?? 8);
+const backendNames = (arg('--backends') ?? 'wasm,cpu').split(',') as BackendName[];
 const SEQ = 512;
-const root = new URL('..', import.meta.url);
+const DECODE = 64;
+// the repository root (also when bundled into tools/bench-gpu/dist for the GPU machine, run from the root)
+const root = existsSync(new URL('../models/tiny-llama/', import.meta.url)) ? new URL('..', import.meta.url) : pathToFileURL(`${process.cwd()}/`);
+const out = arg('--out') ?? new URL('bench-results/quant.json', root);
 const heldout = readFileSync(new URL('models/tiny-llama/heldout.txt', root), 'utf8').replace(/\n$/, '').split('\n\n%\n\n');
 const ref = JSON.parse(readFileSync(new URL('test/fixtures/models/tiny-llama/reference.json', root), 'utf8')) as { heldout: { perplexity: number }; heldout_first_8_windows: { perplexity: number } };
 
+async function makeBackend(name: BackendName): Promise<{ backend: Backend; label: string; keep?: unknown }> {
+  if (name === 'wasm') return { backend: await createWasmBackend(), label: 'wasm (1 thread)' };
+  if (name === 'cpu') return { backend: await createCpuBackend(), label: 'cpu (JS reference)' };
+  if (name === 'webgpu') {
+    const { create } = await import('webgpu');
+    const gpu = create([]);
+    const { createWebGPUBackend } = await import('../engine/backends/webgpu/index.js');
+    const backend = await createWebGPUBackend({ gpu });
+    const info = (backend as { adapterInfo?: { description?: string; vendor?: string } }).adapterInfo;
+    return { backend, label: `webgpu (${info?.description || info?.vendor || 'Dawn'})`, keep: gpu };
+  }
+  throw new Error(`unknown backend ${name}`);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const server = await createLoaderTestServer();
-const backend = await createWasmBackend();
-const rows: Record<string, unknown>[] = [];
+const backends = [];
+for (const name of backendNames) backends.push({ name, ...(await makeBackend(name)) });
+interface Row { precision: string; backend: string; perplexity: number | null; predictedTokens: number | null; weightBytes: number; decodeTokPerS: number; prefillTokPerS: number }
+const rows: Row[] = [];
 try {
   for (const precision of ['original', 'q8', 'q4', 'q3', 'q2', 'mixed'] as LoadPrecision[]) {
-    const model = await loadModel(`${server.origin}/__models/tiny-llama/`, backend, { precision, maxSequence: SEQ, cache: false });
-    const lm = model.lm!;
-    const eos = model.config.architecture === 'llama' ? model.config.eosTokenIds[0]! : 0;
-    const ids: number[] = [];
-    for (const d of heldout) ids.push(...model.tokenizer.encode(d), eos);
-    const starts: number[] = [];
-    for (let s = 0; s < ids.length - 1 && starts.length < windows; s += SEQ) starts.push(s);
-    let total = 0;
-    let count = 0;
-    const v = lm.vocabSize;
-    for (const s of starts) {
-      const x = ids.slice(s, s + SEQ + 1);
-      lm.resetCache();
-      const t = lm.forward(Int32Array.from(x.slice(0, -1)), { allLogits: true });
-      const logits = (await backend.download(t)) as Float32Array;
-      t.dispose();
-      for (let p = 0; p < x.length - 1; p++) {
-        const row = logits.subarray(p * v, (p + 1) * v);
-        let max = -Infinity;
-        for (let j = 0; j < v; j++) max = Math.max(max, row[j]!);
-        let sum = 0;
-        for (let j = 0; j < v; j++) sum += Math.exp(row[j]! - max);
-        total += Math.log(sum) + max - row[x[p + 1]!]!;
-        count++;
+    for (const [bi, { name, backend }] of backends.entries()) {
+      const model = await loadModel(`${server.origin}/__models/tiny-llama/`, backend, { precision, maxSequence: SEQ, cache: false });
+      const lm = model.lm!;
+      let ppl: { perplexity: number; tokens: number } | null = null;
+      if (bi === 0) {
+        const eos = model.config.architecture === 'llama' ? model.config.eosTokenIds[0]! : 0;
+        const ids: number[] = [];
+        for (const d of heldout) ids.push(...model.tokenizer.encode(d), eos);
+        ppl = await perplexity(lm, ids, { windowTokens: SEQ, maxWindows: windows });
       }
+      const prompt = heldout[3]!.slice(0, 400);
+      await model.generate(prompt, { maxNewTokens: 8, temperature: 0, ignoreEos: true }).result;
+      const decode: number[] = [];
+      const prefill: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        lm.resetCache();
+        const m = (await model.generate(prompt, { maxNewTokens: DECODE, temperature: 0, ignoreEos: true }).result).metrics;
+        decode.push(m.decodeTokensPerSecond);
+        prefill.push(m.prefillTokensPerSecond);
+      }
+      const row: Row = { precision, backend: name, perplexity: ppl?.perplexity ?? null, predictedTokens: ppl?.tokens ?? null, weightBytes: lm.memory().weightBytes, decodeTokPerS: median(decode), prefillTokPerS: median(prefill) };
+      rows.push(row);
+      console.error(`${precision} on ${name}: ${ppl ? `perplexity ${ppl.perplexity.toFixed(3)} over ${ppl.tokens} tokens, ` : ''}weights ${(row.weightBytes / 1e6).toFixed(2)} MB, decode ${row.decodeTokPerS.toFixed(0)} tok/s, prefill ${row.prefillTokPerS.toFixed(0)} tok/s`);
+      model.dispose();
     }
-    const perplexity = Math.exp(total / count);
-    lm.resetCache();
-    const gen = await model.generate('The LORD is my shepherd', { maxNewTokens: 64, temperature: 0, ignoreEos: true }).result;
-    const mem = lm.memory();
-    rows.push({ precision, perplexity, predictedTokens: count, windows: starts.length, weightBytes: mem.weightBytes, decodeTokPerS: gen.metrics.decodeTokensPerSecond });
-    console.error(`${precision}: perplexity ${perplexity.toFixed(3)} over ${count} tokens, weights ${(mem.weightBytes / 1e6).toFixed(2)} MB, decode ${gen.metrics.decodeTokensPerSecond.toFixed(0)} tok/s`);
-    model.dispose();
   }
 } finally {
-  backend.dispose();
+  for (const b of backends) b.backend.dispose();
   await server.close();
 }
-const base = rows[0] as { perplexity: number; weightBytes: number };
+const base = rows[0]!;
 const want = windows === 8 ? ref.heldout_first_8_windows.perplexity : windows >= 172 ? ref.heldout.perplexity : null;
-if (want !== null && Math.abs(base.perplexity / want - 1) > 1e-3) throw new Error(`original perplexity ${base.perplexity} differs from PyTorch's ${want}: the measurement is wrong`);
-console.log(`\nHeld-out perplexity of models/tiny-llama (${windows} windows of ${SEQ} tokens), wasm backend, 1 thread${want !== null ? `; PyTorch fp32 on the same windows: ${want.toFixed(3)}` : ''}`);
-console.log('| precision | perplexity | Δ vs original | weights | memory | decode tok/s |');
-console.log('| --- | --- | --- | --- | --- | --- |');
-for (const r of rows as { precision: string; perplexity: number; weightBytes: number; decodeTokPerS: number }[]) {
-  console.log(`| ${r.precision} | ${r.perplexity.toFixed(3)} | ${r.precision === 'original' ? '' : `${(100 * (r.perplexity / base.perplexity - 1)).toFixed(2)} %`} | ${(r.weightBytes / 1e6).toFixed(2)} MB | ${(100 * r.weightBytes / base.weightBytes).toFixed(0)} % | ${r.decodeTokPerS.toFixed(0)} |`);
+if (want !== null && Math.abs(base.perplexity! / want - 1) > 1e-3) throw new Error(`original perplexity ${base.perplexity} differs from PyTorch's ${want}: the measurement is wrong`);
+const first = backends[0]!.name;
+console.log(`\nHeld-out perplexity of models/tiny-llama (${windows} windows of ${SEQ} tokens) on ${first}${want !== null ? `; PyTorch fp32 on the same windows: ${want.toFixed(3)}` : ''}; decode ${DECODE} greedy tokens (median of 3), per backend`);
+console.log(`| precision | perplexity | Δ vs original | weights | memory | ${backends.map((b) => `${b.name} decode tok/s | ${b.name} prefill tok/s`).join(' | ')} |`);
+console.log(`| --- | --- | --- | --- | --- | ${backends.map(() => '--- | ---').join(' | ')} |`);
+for (const r of rows.filter((x) => x.backend === first)) {
+  const per = backends.map((b) => rows.find((x) => x.precision === r.precision && x.backend === b.name)!);
+  console.log(`| ${r.precision} | ${r.perplexity!.toFixed(3)} | ${r.precision === 'original' ? '' : `${(100 * (r.perplexity! / base.perplexity! - 1)).toFixed(2)} %`} | ${(r.weightBytes / 1e6).toFixed(2)} MB | ${(100 * r.weightBytes / base.weightBytes).toFixed(0)} % | ${per.map((p) => `${p.decodeTokPerS.toFixed(0)} | ${p.prefillTokPerS.toFixed(0)}`).join(' | ')} |`);
 }
-writeFileSync(new URL('bench-results/quant.json', root), `${JSON.stringify({ date: new Date().toISOString(), model: 'models/tiny-llama', backend: 'wasm (1 thread, Node)', windows, windowTokens: SEQ, pytorchPerplexity: want, rows }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), model: 'models/tiny-llama', backends: Object.fromEntries(backends.map((b) => [b.name, b.label])), host: process.platform, windows, windowTokens: SEQ, decodeTokens: DECODE, pytorchPerplexity: want, rows }, null, 2)}\n`);

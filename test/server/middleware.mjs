@@ -28,7 +28,9 @@ import { UnixFS } from 'ipfs-unixfs';
 import { CID } from 'multiformats/cid';
 import { base36 } from 'multiformats/bases/base36';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// bundled copies (tools/bench-gpu/dist) run from the repository root, where this file's own path is not
+const here = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repo = existsSync(resolve(here, 'test', 'server')) ? here : process.cwd();
 const FIXTURE_ROOT = join(repo, 'test', 'fixtures', 'loader');
 const MODELS_ROOT = join(repo, 'models');
 const STALL_LIMIT_MS = 20_000;

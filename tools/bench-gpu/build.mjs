@@ -5,7 +5,12 @@ import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 await build({
-  entryPoints: [`${here}bench-kernels.ts`, `${here}gemv-lab.ts`, `${here}bench-decode.ts`],
+  entryPoints: {
+    'bench-kernels': `${here}bench-kernels.ts`,
+    'gemv-lab': `${here}gemv-lab.ts`,
+    'bench-decode': `${here}bench-decode.ts`,
+    'bench-quant': `${here}../bench-quant.ts`,
+  },
   outdir: `${here}dist`,
   outExtension: { '.js': '.mjs' },
   bundle: true,
