@@ -1,11 +1,12 @@
 // In-page part of `npm run bench:peers` (tools/bench-peers/run.mjs drives it in headless Chromium; open
 // /tools/bench-peers/ from `npm run serve` to run it by hand). Times greedy decoding of models/tiny-llama
 // with this engine (wasm 1 and 2 threads on the safetensors and on the Q8_0/Q4_0 GGUF files, webgpu),
-// onnxruntime-web (wasm EP, 1 and 2 threads) on models/tiny-llama-onnx/model.onnx (KV-cache export) and
-// @wllama/wllama (llama.cpp, CPU, 1 and 2 threads) on the same GGUF files. Every contender decodes the same
-// prompt token ids (our tokenizer) for the same number of new tokens, EOS ignored. Measured repetitions
-// alternate between contenders (one run of each per round, the order rotated every round) so that the
-// load of this shared machine falls on all of them alike; each figure is the median over the rounds.
+// onnxruntime-web (wasm EP, 1 and 2 threads) on the KV-cache ONNX exports in models/tiny-llama-onnx (float,
+// int8 MatMulInteger, 4-bit MatMulNBits; tools/train/export_onnx.py) and @wllama/wllama (llama.cpp, CPU,
+// 1 and 2 threads) on the same GGUF files. Every contender decodes the same prompt (ids from our tokenizer;
+// wllama tokenizes the text itself and the count is checked) for the same number of new tokens, EOS
+// ignored. Measured rounds alternate between contenders (one run of each per round, the order rotated every
+// round) so that the load of this shared machine falls on all of them alike; figures are medians.
 //
 // Same definitions for all (those of engine/generate GenerationMetrics):
 //   prefill tok/s = prompt tokens / (start of the prompt pass → first new token picked)
@@ -38,7 +39,7 @@ function argmaxLast(logits) {
 }
 
 /** This engine: getEngine() (1 wasm thread) or its own Engine configured for 2 wasm threads. */
-function accelContender({ engine, backend, threads, file, weights }) {
+function accelContender({ engine, backend, threads, file, weights, precision }) {
   let model = null;
   const src = abs(file ? `/models/tiny-llama/${file}` : '/models/tiny-llama/');
   return {
@@ -47,6 +48,7 @@ function accelContender({ engine, backend, threads, file, weights }) {
     backend,
     threads,
     weights,
+    precision,
     async setup() {
       model = await engine.load(src, { backend, maxSequence: 512 });
       return { backendThreads: model.backend.threads ?? null };
@@ -67,25 +69,29 @@ function accelContender({ engine, backend, threads, file, weights }) {
   };
 }
 
-/** onnxruntime-web, wasm EP. numThreads is global to an ort module, so each thread count gets its own instance. */
-function ortContender(threads) {
+/**
+ * onnxruntime-web, wasm EP. numThreads is global to an ort module (read when its wasm starts), so each thread
+ * count imports its own instance (a distinct module URL); sessions of one thread count share it.
+ */
+function ortContender(threads, file, weights, precision) {
   let ort = null;
   let session = null;
   let pastNames = [];
   let presentNames = [];
   let kvShape = null;
   return {
-    id: `onnxruntime-web wasm ${threads}T f32`,
+    id: `onnxruntime-web wasm ${threads}T ${weights}`,
     engine: 'onnxruntime-web',
     backend: 'wasm',
     threads,
-    weights: 'onnx (float16 stored, float32 compute)',
+    weights,
+    precision,
     async setup() {
       ort = await import(`${ORT_DIST}ort.wasm.min.mjs?instance=${threads}`);
       ort.env.wasm.wasmPaths = ORT_DIST;
       ort.env.wasm.numThreads = threads;
       ort.env.wasm.proxy = false;
-      session = await ort.InferenceSession.create(abs('/models/tiny-llama-onnx/model.onnx'), {
+      session = await ort.InferenceSession.create(abs(`/models/tiny-llama-onnx/${file}`), {
         executionProviders: ['wasm'],
         graphOptimizationLevel: 'all',
       });
@@ -95,7 +101,7 @@ function ortContender(threads) {
       const dims = meta?.shape ?? [1, 2, 0, 32];
       kvShape = [1, Number(dims[1]) || 2, 0, Number(dims[3]) || 32];
       if (!pastNames.length || !presentNames.every((n) => session.outputNames.includes(n))) {
-        throw new Error(`model.onnx has no KV cache inputs/outputs (inputs: ${session.inputNames.join(', ')})`);
+        throw new Error(`${file} has no KV cache inputs/outputs (inputs: ${session.inputNames.join(', ')})`);
       }
       return { ortVersion: ort.env.versions?.web ?? null, numThreads: ort.env.wasm.numThreads };
     },
@@ -131,7 +137,7 @@ function ortContender(threads) {
 }
 
 /** @wllama/wllama (llama.cpp server-context in wasm), CPU only (n_gpu_layers 0), its own wasm from the package. */
-function wllamaContender(threads, file, weights) {
+function wllamaContender(threads, file, weights, precision) {
   let w = null;
   return {
     id: `wllama ${threads}T ${weights}`,
@@ -139,6 +145,7 @@ function wllamaContender(threads, file, weights) {
     backend: 'wasm',
     threads,
     weights,
+    precision,
     async setup() {
       const { Wllama } = await import(`${WLLAMA_ESM}index.js`);
       const quiet = { debug() {}, log() {}, warn: console.warn, error: console.error };
@@ -199,12 +206,15 @@ export async function runPeers(options) {
   const contenders = [];
   for (const t of threadCounts) {
     const engine = t === 1 ? engine1 : engine2;
-    contenders.push(accelContender({ engine, backend: 'wasm', threads: t, weights: 'safetensors f16' }));
-    contenders.push(accelContender({ engine, backend: 'wasm', threads: t, file: 'tiny-llama-q8_0.gguf', weights: 'gguf Q8_0' }));
-    contenders.push(accelContender({ engine, backend: 'wasm', threads: t, file: 'tiny-llama-q4_0.gguf', weights: 'gguf Q4_0' }));
-    contenders.push(ortContender(t));
-    contenders.push(wllamaContender(t, 'tiny-llama-q8_0.gguf', 'gguf Q8_0'));
-    contenders.push(wllamaContender(t, 'tiny-llama-q4_0.gguf', 'gguf Q4_0'));
+    // precision: the class of weights compared across engines (f32 = float weights, f32 arithmetic).
+    contenders.push(accelContender({ engine, backend: 'wasm', threads: t, weights: 'safetensors f16', precision: 'f32' }));
+    contenders.push(accelContender({ engine, backend: 'wasm', threads: t, file: 'tiny-llama-q8_0.gguf', weights: 'gguf Q8_0', precision: 'q8' }));
+    contenders.push(accelContender({ engine, backend: 'wasm', threads: t, file: 'tiny-llama-q4_0.gguf', weights: 'gguf Q4_0', precision: 'q4' }));
+    contenders.push(ortContender(t, 'model.onnx', 'onnx f32', 'f32'));
+    contenders.push(ortContender(t, 'model_q8.onnx', 'onnx q8 (MatMulInteger)', 'q8'));
+    contenders.push(ortContender(t, 'model_q4.onnx', 'onnx q4 (MatMulNBits)', 'q4'));
+    contenders.push(wllamaContender(t, 'tiny-llama-q8_0.gguf', 'gguf Q8_0', 'q8'));
+    contenders.push(wllamaContender(t, 'tiny-llama-q4_0.gguf', 'gguf Q4_0', 'q4'));
   }
   const chosen = contenders.filter((c) => !o.only || o.only.split(',').some((s) => c.id.includes(s)));
 
@@ -239,6 +249,7 @@ export async function runPeers(options) {
       backend: c.backend,
       threads: c.threads,
       weights: c.weights,
+      precision: c.precision,
       promptTokens: last.promptTokens,
       newTokens: tokens ? tokens.length : last.completionTokens,
       decodeTokPerS: median(s.map((x) => x.decodeTokPerS)),
@@ -265,7 +276,7 @@ export async function runPeers(options) {
 
   // Our webgpu backend last and apart: on SwiftShader (software) it decodes about 1 token/s.
   if (o.webgpu && (!o.only || o.only.split(',').some((s) => 'accel webgpu'.includes(s)))) {
-    const c = accelContender({ engine: engine1, backend: 'webgpu', threads: 1, weights: 'safetensors f16' });
+    const c = accelContender({ engine: engine1, backend: 'webgpu', threads: 1, weights: 'safetensors f16', precision: 'f32' });
     try {
       const t0 = performance.now();
       const setup = { ...(await c.setup()), setupMs: performance.now() - t0 };
@@ -274,7 +285,7 @@ export async function runPeers(options) {
       const s = [];
       for (let r = 0; r < o.webgpuReps; r++) s.push(await c.run(ids, o.webgpuTokens));
       rows.push({
-        id: c.id, engine: 'accel', backend: 'webgpu', threads: null, weights: c.weights,
+        id: c.id, engine: 'accel', backend: 'webgpu', threads: null, weights: c.weights, precision: c.precision,
         promptTokens: s[0].promptTokens, newTokens: o.webgpuTokens,
         decodeTokPerS: median(s.map((x) => x.decodeTokPerS)), prefillTokPerS: median(s.map((x) => x.prefillTokPerS)),
         ttftMs: median(s.map((x) => x.ttftMs)), decodeBest: Math.max(...s.map((x) => x.decodeTokPerS)), decodeSamples: s.map((x) => x.decodeTokPerS), prefillSamples: s.map((x) => x.prefillTokPerS),

@@ -65,53 +65,57 @@ try {
   });
 
   const rows = result.rows.filter((r) => !r.error);
-  const find = (engine, threads, weights) => rows.find((r) => r.engine === engine && r.threads === threads && (!weights || r.weights === weights));
+  const find = (engine, threads, precision) => rows.find((r) => r.engine === engine && r.threads === threads && r.precision === precision);
+  // Ratios compare decode tok/s with the peer at the same thread count and the same class of weights (f32, q8, q4).
   for (const r of rows) {
     const t = r.threads ?? 1;
-    r.vsOrt = ratio(r.decodeTokPerS, find('onnxruntime-web', t)?.decodeTokPerS);
-    r.vsWllamaQ8 = ratio(r.decodeTokPerS, find('wllama', t, 'gguf Q8_0')?.decodeTokPerS);
-    r.vsWllamaQ4 = ratio(r.decodeTokPerS, find('wllama', t, 'gguf Q4_0')?.decodeTokPerS);
+    r.vsOrt = r.engine === 'onnxruntime-web' ? null : ratio(r.decodeTokPerS, find('onnxruntime-web', t, r.precision)?.decodeTokPerS);
+    r.vsWllama = r.engine === 'wllama' ? null : ratio(r.decodeTokPerS, find('wllama', t, r.precision)?.decodeTokPerS);
   }
 
   // Same greedy tokens? Ours vs onnxruntime-web (same float weights) by id; ours vs wllama (same GGUF) by text.
   const checks = [];
   for (const t of [1, 2]) {
-    const ours = find('accel', t, 'safetensors f16');
-    const ort = find('onnxruntime-web', t);
+    const ours = find('accel', t, 'f32');
+    const ort = find('onnxruntime-web', t, 'f32');
     if (ours && ort) {
       const n = commonPrefix(ours.tokens, ort.tokens);
-      checks.push({ a: ours.id, b: ort.id, by: 'token ids', equal: n === ours.tokens.length && n === ort.tokens.length, commonPrefix: n, of: ours.tokens.length });
+      checks.push({ a: ours.id, b: ort.id, by: 'token ids', equal: n === ours.tokens.length && n === ort.tokens.length, commonPrefix: n, of: ours.tokens.length, unit: 'tokens' });
     }
-    for (const q of ['gguf Q8_0', 'gguf Q4_0']) {
+    for (const q of ['q8', 'q4']) {
       const b = find('wllama', t, q);
       if (b?.sameTokensAsAccel) {
         const m = b.sameTokensAsAccel;
         checks.push({ a: m.accel, b: b.id, by: 'text (wllama gives no ids)', equal: m.leading === m.of && b.text === find('accel', t, q).text, commonPrefix: m.leading, of: m.of, unit: 'tokens' });
       }
+      const a = find('accel', t, q);
+      const o = find('onnxruntime-web', t, q);
+      if (a && o) checks.push({ a: a.id, b: o.id, by: 'token ids (different quantization schemes)', equal: commonPrefix(a.tokens, o.tokens) === a.tokens.length, commonPrefix: commonPrefix(a.tokens, o.tokens), of: a.tokens.length, unit: 'tokens' });
     }
   }
-  const one = find('accel', 1, 'safetensors f16');
-  const two = find('accel', 2, 'safetensors f16');
-  if (one && two) checks.push({ a: one.id, b: two.id, by: 'token ids', equal: commonPrefix(one.tokens, two.tokens) === one.tokens.length, commonPrefix: commonPrefix(one.tokens, two.tokens), of: one.tokens.length });
+  const one = find('accel', 1, 'f32');
+  const two = find('accel', 2, 'f32');
+  if (one && two) checks.push({ a: one.id, b: two.id, by: 'token ids', equal: commonPrefix(one.tokens, two.tokens) === one.tokens.length, commonPrefix: commonPrefix(one.tokens, two.tokens), of: one.tokens.length, unit: 'tokens' });
 
   const a = result.adapter;
   const adapter = a ? `${a.vendor} ${a.architecture}${a.isFallbackAdapter ? ' (software)' : ''}` : 'none';
   console.log(`\nmodels/tiny-llama · ${result.browser?.name ?? ''} ${result.browser?.version ?? ''} · ${result.cores} cores · crossOriginIsolated ${result.crossOriginIsolated} · WebGPU: ${adapter}`);
   console.log(`prompt ${result.promptIds.length} tokens, ${values.tokens} new tokens (greedy, EOS ignored), median of ${values.reps} alternating rounds after ${values.warmup} warm-up`);
-  const head = ['contender', 'threads', 'decode tok/s', 'best', 'prefill tok/s', '× ORT', '× wllama Q8_0', '× wllama Q4_0'];
+  const head = ['contender', 'threads', 'weights', 'decode tok/s', 'best', 'prefill tok/s', '× ORT', '× wllama'];
   const body = rows.map((r) => [
     r.id + (r.separateRun ? ` (${r.newTokens} tokens, run apart)` : ''),
     r.threads == null ? '—' : String(r.threads),
-    fmt(r.decodeTokPerS), fmt(r.decodeBest), fmt(r.prefillTokPerS), fmtRatio(r.vsOrt), fmtRatio(r.vsWllamaQ8), fmtRatio(r.vsWllamaQ4),
+    r.precision,
+    fmt(r.decodeTokPerS), fmt(r.decodeBest), fmt(r.prefillTokPerS), fmtRatio(r.vsOrt), fmtRatio(r.vsWllama),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(head));
   for (const b of body) console.log(line(b));
   for (const r of result.rows.filter((x) => x.error)) console.log(`${r.id}: failed: ${r.error}`);
-  console.log('decode and prefill: medians; best: fastest decode round; × peer: median decode tok/s over the peer\'s at the same thread count (webgpu: over 1 thread)');
+  console.log('decode and prefill: medians; best: fastest decode round; × peer: median decode tok/s over the peer\'s with the same class of weights at the same thread count (webgpu: over 1 thread)');
   for (const c of checks) {
-    console.log(`same greedy output ${c.a} vs ${c.b} (${c.by}): ${c.equal ? 'yes' : `NO, common prefix ${c.commonPrefix} of ${c.of}${c.unit ? ' ' + c.unit : ''}`}`);
+    console.log(`same greedy output ${c.a} vs ${c.b} (${c.by}): ${c.equal ? 'yes' : `no, first ${c.commonPrefix} of ${c.of} ${c.unit} equal`}`);
   }
 
   await mkdir(dirname(values.out), { recursive: true });
