@@ -88,6 +88,11 @@ export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase
   precision?: LoadPrecision | QuantPlan;
   /** Bytes the weights may take, for precision 'auto'. */
   memoryBudget?: number;
+  /**
+   * Llama-family models: stack q/k/v and gate/up into one weight each and use the backend's fused ops
+   * (qkvRope, swiglu) where it has them (webgpu, cpu). Default true; false keeps every projection separate.
+   */
+  fuse?: boolean;
 }
 
 export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
@@ -220,7 +225,7 @@ function cacheLength(config: ModelConfig, options: ModelLoadOptions): number {
 export async function loadModel(src: SourceInput, backend: Backend, options: ModelLoadOptions = {}): Promise<Model> {
 
   const { folder, file: ggufFile } = splitGguf(src, options.file);
-  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, precision, memoryBudget, apiKey: _key, ...loaderOptions } = options;
+  const { onProgress: _progress, file: _file, maxSequence: _seq, memoryProfile: _profile, precision, memoryBudget, fuse, apiKey: _key, ...loaderOptions } = options;
   const quantized = precision !== undefined && precision !== 'original';
   const named = typeof precision === 'string' ? `precision "${precision}"` : 'a quantization plan';
   // presets and plan objects are checked before anything downloads; 'auto' needs the config
@@ -272,7 +277,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
       config = upload.config ?? ggufLlamaConfig(header);
       tokenizer = tokenizerFromGguf(header);
       report({ phase: 'upload', file: ggufFile, fileLoaded: bytes.byteLength, fileTotal: bytes.byteLength, loaded: loadedBefore, progress: 1 });
-      lm = new LlamaModel(backend, config, ggufStore(header, bytes, config, upload), { maxSequence: cacheLength(config, options) });
+      lm = new LlamaModel(backend, config, ggufStore(header, bytes, config, upload), { maxSequence: cacheLength(config, options), ...(fuse !== undefined ? { fuse } : {}) });
     } finally {
       upload.dispose();
     }
@@ -326,7 +331,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
     const store: WeightStore = safetensorsStore(files, uploads, plan ?? undefined);
     report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
     const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
-    if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);
+    if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, { ...seq, ...(fuse !== undefined ? { fuse } : {}) });
     else if (config.architecture === 'gpt2') lm = new Gpt2Model(backend, config, store, seq);
     else encoder = new BertModel(backend, config, store);
   } finally {

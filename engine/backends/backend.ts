@@ -136,4 +136,20 @@ export interface Backend extends TensorOwner {
   argmax(x: Tensor): Tensor;
   /** x [..., V] → top k values/indices per row, descending. 1 ≤ k ≤ V. */
   topk(x: Tensor, k: number): TopK;
+
+  // ---- fused ops (optional): models use them where the backend has them, the separate ops elsewhere ----
+  /** x [T, 2I] (gate and up projections side by side) → silu(x[:, :I]) · x[:, I:] [T, I]. */
+  swiglu?(x: Tensor): Tensor;
+  /**
+   * qkv [T, (Hq + 2·Hkv) · Dh] (the q, k, v projections side by side) → q rotated [T, Hq, Dh]; k rotated and v
+   * written into kCache, vCache [Hkv, S, Dh] at positions opts.pos0 … : rope × 2 and kvWrite × 2 in one op.
+   */
+  qkvRope?(qkv: Tensor, kCache: Tensor, vCache: Tensor, opts: QkvRopeOptions): Tensor;
+  /** Tensors of one dtype with equal trailing dims, stacked along axis 0 into a new tensor (fusing weights at load). */
+  concatRows?(parts: readonly Tensor[]): Tensor;
+}
+
+export interface QkvRopeOptions extends RopeOptions {
+  readonly heads: number;
+  readonly kvHeads: number;
 }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, ShapeError } from '../errors.js';
 import { shapesEqual, sizeOf, type Shape } from '../tensor/shape.js';
-import type { AttentionOptions, RopeOptions } from './backend.js';
+import type { AttentionOptions, QkvRopeOptions, RopeOptions } from './backend.js';
 
 /**
  * The shape and argument rules of every Backend op, in one place: each function checks what the op's
@@ -169,4 +169,39 @@ export function topkDims(x: Shape, k: number): { rows: number; v: number } {
   const { rows, d } = lastAxis('topk', x);
   if (!Number.isInteger(k) || k < 1 || k > d) throw new InvalidArgumentError(`topk: k = ${k} must be an integer in [1, ${d}] for x ${fmt(x)}`);
   return { rows, v: d };
+}
+
+/** swiglu: x [T, 2I] → [T, I]. */
+export function swigluDims(x: Shape): { t: number; i: number } {
+  if (x.length !== 2 || x[1]! % 2 !== 0) throw new ShapeError('swiglu', `x ${fmt(x)} must be [T, 2I]`);
+  return { t: x[0]!, i: x[1]! / 2 };
+}
+
+/** qkvRope: qkv [T, (Hq + 2·Hkv) · Dh] with caches [Hkv, S, Dh]. */
+export function qkvRopeDims(qkv: Shape, kCache: Shape, vCache: Shape, opts: QkvRopeOptions): RopeDims & { hq: number; hkv: number; s: number } {
+  const op = 'qkvRope';
+  const { heads: hq, kvHeads: hkv } = opts;
+  if (!Number.isInteger(hq) || !Number.isInteger(hkv) || hq <= 0 || hkv <= 0) throw new InvalidArgumentError(`qkvRope: heads ${hq} and kvHeads ${hkv} must be positive integers`);
+  if (kCache.length !== 3 || !shapesEqual(kCache, vCache) || kCache[0] !== hkv) throw new ShapeError(op, `caches ${fmt(kCache)}, ${fmt(vCache)} must both be [${hkv}, S, Dh]`);
+  const [, s, dh] = kCache as [number, number, number];
+  if (qkv.length !== 2 || qkv[1] !== (hq + 2 * hkv) * dh) throw new ShapeError(op, `qkv ${fmt(qkv)} must be [T, ${(hq + 2 * hkv) * dh}] for ${hq} + 2·${hkv} heads of ${dh}`);
+  const t = qkv[0]!;
+  const rope = ropeDims([t, hq, dh], opts);
+  if (opts.pos0 + t > s) throw new ShapeError(op, `writing ${t} positions at ${opts.pos0} overruns caches of ${s} positions`);
+  return { ...rope, hq, hkv, s };
+}
+
+/** concatRows: parts of one dtype and equal trailing dims → the stacked shape. */
+export function concatRowsShape(parts: readonly { shape: Shape; dtype: string }[]): Shape {
+  if (parts.length === 0) throw new InvalidArgumentError('concatRows: needs at least one tensor');
+  const [first] = parts;
+  const tail = first!.shape.slice(1);
+  let rows = 0;
+  for (const p of parts) {
+    if (p.shape.length === 0 || p.dtype !== first!.dtype || !shapesEqual(p.shape.slice(1), tail)) {
+      throw new ShapeError('concatRows', `${parts.map((x) => `${x.dtype} ${fmt(x.shape)}`).join(', ')}: every part needs the same dtype and trailing dims`);
+    }
+    rows += p.shape[0]!;
+  }
+  return [rows, ...tail];
 }

@@ -31,6 +31,13 @@ export interface WeightStore {
   takeQuantized?(name: string): QuantizedTensor | null;
 }
 
+/** A model's weight by Hugging Face name; `rows` [first, count] when it is a slice of a stacked (fused) weight. */
+export interface ModelWeight {
+  readonly name: string;
+  readonly weight: LinearWeight | Tensor;
+  readonly rows?: readonly [number, number];
+}
+
 /** A projection weight on a backend: float [N, K] or packed quantized. */
 export type LinearWeight = { kind: 'dense'; w: Tensor; n: number; k: number } | { kind: 'quantized'; q: QuantizedTensor; n: number; k: number };
 
@@ -79,6 +86,43 @@ export function linear(backend: Backend, x: Tensor, w: LinearWeight): Tensor {
     return reshapeOwned(y, [1, w.n]);
   }
   return w.kind === 'dense' ? backend.matmul(x, w.w, { transB: true }) : backend.qmatmul(x, w.q);
+}
+
+/**
+ * Projections that read the same input (q/k/v, gate/up) stacked into one weight [ΣN, K], so one GEMV computes
+ * them all; the parts are disposed. Null (parts untouched) when the backend cannot stack tensors or the parts
+ * differ in kind or format, or a part's f16 scales do not fill whole words.
+ */
+export function fuseLinear(backend: Backend, parts: readonly LinearWeight[]): LinearWeight | null {
+  if (!backend.concatRows || parts.length < 2) return null;
+  const k = parts[0]!.k;
+  const n = parts.reduce((a, p) => a + p.n, 0);
+  if (parts.some((p) => p.k !== k)) return null;
+  if (parts.every((p) => p.kind === 'dense')) {
+    const w = backend.concatRows(parts.map((p) => (p as { w: Tensor }).w));
+    for (const p of parts) disposeLinear(p);
+    return { kind: 'dense', w, n, k };
+  }
+  if (!parts.every((p) => p.kind === 'quantized')) return null;
+  const qs = parts.map((p) => (p as { q: QuantizedTensor }).q);
+  const f = qs[0]!;
+  if (qs.some((q) => q.bits !== f.bits || q.groupSize !== f.groupSize || q.symmetric !== f.symmetric || ((q.shape[0] * q.shape[1]) / q.groupSize) % 2 !== 0)) return null;
+  const cat = (ts: Tensor[]) => backend.concatRows!(ts);
+  const q: QuantizedTensor = {
+    kind: 'quantized', bits: f.bits, groupSize: f.groupSize, symmetric: f.symmetric, shape: [n, k],
+    data: cat(qs.map((x) => x.data)), scales: cat(qs.map((x) => x.scales)), mins: f.symmetric ? null : cat(qs.map((x) => x.mins!)),
+  };
+  for (const p of parts) disposeLinear(p);
+  return { kind: 'quantized', q, n, k };
+}
+
+/** Biases of fused projections stacked like their weights; null when none has one, a zero-filled part where one lacks it. */
+export function fuseBias(backend: Backend, biases: readonly (Tensor | null)[], sizes: readonly number[]): Tensor | null {
+  if (biases.every((b) => b === null)) return null;
+  const parts = biases.map((b, i) => b ?? backend.zeros([sizes[i]!], 'f32'));
+  const out = backend.concatRows!(parts);
+  for (const p of parts) p.dispose();
+  return out;
 }
 
 export function disposeLinear(w: LinearWeight): void {

@@ -7,6 +7,7 @@ import type { PackedWeightData, WeightStore } from '../models/weights.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { describePlan, resolvePlan, type LoadPrecision, type QuantPlan, type TensorPlan } from './plan.js';
 import { dequantizeWeight, quantizeWeight } from './quantize.js';
+import { f16Words, readHalf, wordsPerRow, writeHalf } from './layout.js';
 import { QUANT_METADATA_KEY, type SavedQuantEntry, type SavedQuantization } from './saved.js';
 
 /** One weight copied to the host: f32 values, or the packed layout when the model holds it packed. */
@@ -23,21 +24,56 @@ export function llamaOf(model: Model, what: string): LlamaModel {
   return model.lm;
 }
 
-/** Every weight of a Llama-family model copied from its backend, by Hugging Face name. */
+/** Halves [first, first + count) of a packed f16 array, repacked from half 0. */
+function sliceHalves(words: Uint32Array, first: number, count: number): Uint32Array {
+  if (first % 2 === 0) return words.slice(first / 2, first / 2 + f16Words(count));
+  const out = new Uint32Array(f16Words(count));
+  for (let i = 0; i < count; i++) writeHalf(out, i, readHalf(words, first + i));
+  return out;
+}
+
+/** Rows [first, first + count) of a packed weight. */
+function sliceRows(p: PackedWeightData, first: number, count: number): PackedWeightData {
+  const [, k] = p.shape;
+  const wpr = wordsPerRow(k, p.format.bits);
+  const gpr = k / p.format.groupSize;
+  return {
+    shape: [count, k],
+    format: p.format,
+    data: p.data.slice(first * wpr, (first + count) * wpr),
+    scales: sliceHalves(p.scales, first * gpr, count * gpr),
+    mins: p.mins ? sliceHalves(p.mins, first * gpr, count * gpr) : null,
+  };
+}
+
+/** Every weight of a Llama-family model copied from its backend, by Hugging Face name (stacked weights split). */
 export async function downloadWeights(lm: LlamaModel): Promise<Map<string, HostWeight>> {
   const b = lm.backend;
   const out = new Map<string, HostWeight>();
-  const f32 = async (t: Tensor) => new Float32Array(await b.download(t));
-  for (const { name, weight } of lm.weights()) {
-    if (!('kind' in weight)) out.set(name, { shape: weight.shape, f32: await f32(weight) });
-    else if (weight.kind === 'dense') out.set(name, { shape: [weight.n, weight.k], f32: await f32(weight.w) });
-    else {
+  // a stacked weight is downloaded once for all its slices
+  const seen = new Map<unknown, Promise<Float32Array | PackedWeightData>>();
+  const once = <T extends Float32Array | PackedWeightData>(key: unknown, get: () => Promise<T>): Promise<T> => {
+    let hit = seen.get(key);
+    if (!hit) seen.set(key, (hit = get()));
+    return hit as Promise<T>;
+  };
+  const f32 = (t: Tensor) => once(t, async () => new Float32Array(await b.download(t)));
+  const u32 = async (t: Tensor) => new Uint32Array(await b.download(t));
+  for (const { name, weight, rows } of lm.weights()) {
+    if (!('kind' in weight)) {
+      const v = await f32(weight);
+      out.set(name, rows ? { shape: [rows[1]], f32: v.slice(rows[0], rows[0] + rows[1]) } : { shape: weight.shape, f32: v });
+    } else if (weight.kind === 'dense') {
+      const v = await f32(weight.w);
+      const k = weight.k;
+      out.set(name, rows ? { shape: [rows[1], k], f32: v.slice(rows[0] * k, (rows[0] + rows[1]) * k) } : { shape: [weight.n, k], f32: v });
+    } else {
       const q = weight.q;
-      const u32 = async (t: Tensor) => new Uint32Array(await b.download(t));
-      out.set(name, {
-        shape: q.shape,
-        packed: { shape: q.shape, format: { bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric }, data: await u32(q.data), scales: await u32(q.scales), mins: q.mins ? await u32(q.mins) : null },
-      });
+      const packed = await once(q, async (): Promise<PackedWeightData> => ({
+        shape: q.shape, format: { bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric }, data: await u32(q.data), scales: await u32(q.scales), mins: q.mins ? await u32(q.mins) : null,
+      }));
+      const p = rows ? sliceRows(packed, rows[0], rows[1]) : packed;
+      out.set(name, { shape: p.shape, packed: p });
     }
   }
   return out;

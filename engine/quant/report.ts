@@ -58,6 +58,13 @@ export async function perplexity(lm: CausalLM, ids: readonly number[], options: 
   return { perplexity: Math.exp(total / count), tokens: count, windows };
 }
 
+/** The Hugging Face projections a (possibly stacked) projection name stands for. */
+function stackedParts(name: string): string[] {
+  if (name.endsWith('self_attn.qkv_proj.weight')) return ['q', 'k', 'v'].map((x) => name.replace('qkv_proj', `${x}_proj`));
+  if (name.endsWith('mlp.gate_up_proj.weight')) return ['gate', 'up'].map((x) => name.replace('gate_up_proj', `${x}_proj`));
+  return [name];
+}
+
 export interface LayerQuality {
   readonly name: string;
   readonly layerClass: LayerClass | null;
@@ -112,15 +119,30 @@ export async function quantizationReport(model: Model, precision: LoadPrecision 
     // weights: the quantized model's packed weights dequantized against the original's f32
     const original = await downloadWeights(lm);
     const packed = await downloadWeights(qlm);
-    const weightStats = new Map<string, { format: QuantFormat | null; snrDb: number; cosine: number }>();
+    const ref = new Map<string, Float32Array>();
+    const got = new Map<string, { values: Float32Array; format: QuantFormat | null }>();
     for (const [name, w] of packed) {
       if (!layerClass(name)) continue;
       const o = original.get(name)!;
-      const ref = o.f32 ?? dequantizeWeight({ ...o.packed!, mins: o.packed!.mins ?? null });
-      const got = w.f32 ?? dequantizeWeight({ ...w.packed!, mins: w.packed!.mins ?? null });
-      const { snrDb, cosine } = snrAndCosine(ref, got);
-      weightStats.set(name, { format: w.packed?.format ?? null, snrDb, cosine });
+      ref.set(name, o.f32 ?? dequantizeWeight({ ...o.packed!, mins: o.packed!.mins ?? null }));
+      got.set(name, { values: w.f32 ?? dequantizeWeight({ ...w.packed!, mins: w.packed!.mins ?? null }), format: w.packed?.format ?? null });
     }
+    // a stacked projection (qkv, gate_up on backends that fuse them) is compared as its parts side by side
+    const weightStats = (name: string): { format: QuantFormat | null; snrDb: number; cosine: number; cls: LayerClass | null } | null => {
+      const parts = stackedParts(name);
+      if (!parts.every((n) => ref.has(n))) return null;
+      const cat = (xs: Float32Array[]) => {
+        const out = new Float32Array(xs.reduce((a, x) => a + x.length, 0));
+        let at = 0;
+        for (const x of xs) {
+          out.set(x, at);
+          at += x.length;
+        }
+        return out;
+      };
+      const { snrDb, cosine } = snrAndCosine(cat(parts.map((n) => ref.get(n)!)), cat(parts.map((n) => got.get(n)!.values)));
+      return { format: got.get(parts[0]!)!.format, snrDb, cosine, cls: layerClass(parts[0]!) };
+    };
     // outputs: every projection's float input on the calibration text, through both weights
     const calIds = model.tokenizer.encode(options.calibrationText).slice(0, Math.min(options.calibrationTokens ?? 128, lm.maxSequence));
     if (calIds.length === 0) throw new InvalidArgumentError('quantizationReport: the calibration text has no tokens.');
@@ -141,8 +163,8 @@ export async function quantizationReport(model: Model, precision: LoadPrecision 
       const out = snrAndCosine((await b.download(f)) as Float32Array, (await b.download(q)) as Float32Array);
       f.dispose();
       q.dispose();
-      const w = weightStats.get(name);
-      layers.push({ name, layerClass: layerClass(name), format: w?.format ?? null, weightSnrDb: w?.snrDb ?? Infinity, weightCosine: w?.cosine ?? 1, outputSnrDb: out.snrDb, outputCosine: out.cosine });
+      const w = weightStats(name);
+      layers.push({ name, layerClass: w?.cls ?? layerClass(name), format: w?.format ?? null, weightSnrDb: w?.snrDb ?? Infinity, weightCosine: w?.cosine ?? 1, outputSnrDb: out.snrDb, outputCosine: out.cosine });
     }
     // perplexity on held-out text
     const evalIds = model.tokenizer.encode(options.evaluationText ?? options.calibrationText);

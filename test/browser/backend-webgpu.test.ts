@@ -2,6 +2,7 @@ import { expect } from '@open-wc/testing';
 import { CpuBackend } from '../../engine/backends/cpu/cpu-backend.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
 import { DeviceLostError } from '../../engine/errors.js';
+import { loadModel } from '../../engine/load-model.js';
 import type { QuantFormat } from '../../engine/quant/layout.js';
 import { disposeQuantized } from '../../engine/quant/quantized-tensor.js';
 import type { Tensor } from '../../engine/tensor/tensor.js';
@@ -236,6 +237,27 @@ describe('webgpu backend', function () {
     } finally {
       Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
     }
+  });
+
+  it('fused Llama layers (q/k/v and gate/up stacked, qkvRope, swiglu): the unfused logits with 5 fewer dispatches a layer', async () => {
+    const src = new URL('/__models/tiny-llama/', location.href).href;
+    const models = await Promise.all([true, false].map((fuse) => loadModel(src, gpu, { maxSequence: 32, cache: false, precision: 'q4', fuse })));
+    const ids = Int32Array.from(models[0]!.tokenizer.encode('In the beginning God created'));
+    const out: { logits: Float32Array; dispatches: number }[] = [];
+    for (const m of models) {
+      const before = gpu.stats().dispatches;
+      const t = m.forward(ids, { allLogits: true });
+      const next = m.forward(Int32Array.of(7));
+      const logits = new Float32Array([...((await gpu.download(t)) as Float32Array), ...((await gpu.download(next)) as Float32Array)]);
+      out.push({ logits, dispatches: gpu.stats().dispatches - before });
+      t.dispose();
+      next.dispose();
+    }
+    expectClose(out[0]!.logits, out[1]!.logits, 2e-4, 'fused vs unfused logits', [out[0]!.logits.length]);
+    // per layer and forward: 3 GEMVs → 1, rope × 2 + kvWrite × 2 → qkvRope, 2 GEMVs + silu + mul → 1 GEMV + swiglu
+    const layers = models[0]!.config.architecture === 'llama' ? models[0]!.config.numHiddenLayers : 0;
+    expect(out[1]!.dispatches - out[0]!.dispatches).to.be.at.least(2 * layers * 5);
+    for (const m of models) m.dispose();
   });
 
   it('device loss: the lost promise resolves and later downloads and ops throw DeviceLostError, without hanging', async () => {

@@ -27,7 +27,7 @@ export type { PackedWeight, Mismatch } from './random.js';
 
 export type ParityOp =
   | 'upload' | 'matmul' | 'matvec' | 'qmatvec' | 'qmatmul' | 'add' | 'mul' | 'embedding' | 'rmsNorm' | 'layerNorm'
-  | 'softmax' | 'silu' | 'gelu' | 'rope' | 'kvWrite' | 'attention' | 'argmax' | 'topk';
+  | 'softmax' | 'silu' | 'gelu' | 'rope' | 'kvWrite' | 'attention' | 'argmax' | 'topk' | 'swiglu' | 'qkvRope' | 'concatRows';
 
 /**
  * Default tolerances (see the comparison rule above). Reductions over up to K = 4097 f32 products with
@@ -49,6 +49,9 @@ export const DEFAULT_TOLERANCES: Readonly<Record<ParityOp, number>> = {
   silu: 2e-6,
   gelu: 2e-6,
   rope: 2e-5,
+  swiglu: 2e-6,
+  qkvRope: 2e-5,
+  concatRows: 0,
   kvWrite: 0,
   attention: 2e-5,
   argmax: 0,
@@ -451,6 +454,42 @@ export function describeBackendParity(name: string, makeBackend: () => Promise<B
             const rotaryDim = odd || cut % 3 === 0 ? 2 * ((cut >> 2) % (pairs + 1)) : undefined;
             return ropeCase({ t, h, dh, pos0, theta, style, scale, ...(rotaryDim === undefined ? {} : { rotaryDim }) }, seed);
           }), runs(6));
+      });
+    });
+
+    // ---- fused ops (optional in Backend): checked where the backend has them -------------------------------
+    describe('fused ops', () => {
+      caseIt('swiglu', 'silu(gate) · up over [T, 2I]: T = 1, odd I, large |x|', async function (this: Mocha.Context) {
+        if (!be.swiglu) return this.skip();
+        for (const [t, i, seed] of [[1, 512, 1], [3, 17, 2], [5, 1, 3]] as const) {
+          await parity('swiglu', `x [${t}, ${2 * i}]`, (s) => {
+            const x = randomTensorData([t, 2 * i], seed).map((v, j) => (j % 7 === 0 ? v * 60 : v));
+            return s.b.swiglu!(s.f32(x, [t, 2 * i]));
+          });
+        }
+      });
+      caseIt('qkvRope', 'q rotated, k rotated and v written into the caches, as rope + kvWrite do', async function (this: Mocha.Context) {
+        if (!be.qkvRope) return this.skip();
+        const cases = [
+          { t: 1, hq: 8, hkv: 2, dh: 32, s: 40, pos0: 17, style: 'half' as const },
+          { t: 5, hq: 4, hkv: 4, dh: 16, s: 9, pos0: 4, style: 'interleaved' as const, rotaryDim: 8 },
+          { t: 3, hq: 6, hkv: 3, dh: 10, s: 3, pos0: 0, style: 'half' as const, scale: 4 },
+        ];
+        for (const [n, c] of cases.entries()) {
+          await parity('qkvRope', `qkv [${c.t}, (${c.hq} + 2·${c.hkv})·${c.dh}] at ${c.pos0} ${c.style}`, (s) => {
+            const w = (c.hq + 2 * c.hkv) * c.dh;
+            const kc = s.up(randomTensorData([c.hkv, c.s, c.dh], n + 10), [c.hkv, c.s, c.dh], 'f32', true);
+            const vc = s.up(randomTensorData([c.hkv, c.s, c.dh], n + 20), [c.hkv, c.s, c.dh], 'f32', true);
+            const { t: _t, hq, hkv, dh: _dh, s: _s, ...rope } = c;
+            const q = s.b.qkvRope!(s.f32(randomTensorData([c.t, w], n), [c.t, w]), kc, vc, { ...rope, theta: 10000, heads: hq, kvHeads: hkv });
+            return [q, kc, vc];
+          });
+        }
+      });
+      caseIt('concatRows', 'f32, i32 and u32 parts stacked along axis 0', async function (this: Mocha.Context) {
+        if (!be.concatRows) return this.skip();
+        await parity('concatRows', 'f32 [3, 5] + [1, 5] + [4, 5]', (s) => s.b.concatRows!([[3, 5], [1, 5], [4, 5]].map((sh, i) => s.f32(randomTensorData(sh, i), sh))), { exact: true });
+        await parity('concatRows', 'u32 [7] + [2]', (s) => s.b.concatRows!([s.up(Uint32Array.from([1, 2, 3, 4, 5, 6, 0xffffffff]), [7], 'u32'), s.up(Uint32Array.from([9, 8]), [2], 'u32')]), { exact: true });
       });
     });
 

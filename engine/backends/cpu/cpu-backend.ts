@@ -4,9 +4,9 @@ import { assertShape, broadcastShapes, broadcastStrides, sizeOf, type Shape } fr
 import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
 import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
-import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
+import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, QkvRopeOptions, RopeOptions, TopK } from '../backend.js';
 import { ropeFrequencies } from '../rope.js';
-import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, topkDims } from '../op-shapes.js';
+import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, concatRowsShape, qkvRopeDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, swigluDims, topkDims } from '../op-shapes.js';
 import * as k from './kernels.js';
 import { geluErf, geluTanh, silu } from './special.js';
 
@@ -223,6 +223,54 @@ export class CpuBackend implements Backend {
     const xv = this.#f32(op, x);
     const { hkv, s, dh, t } = kvWriteDims(cache.shape, x.shape, offset);
     k.kvWrite(cv, xv, t, hkv, s, dh, offset);
+  }
+
+  concatRows(parts: readonly Tensor[]): Tensor {
+    const out = this.#alloc(concatRowsShape(parts), parts[0]!.dtype);
+    const o = this.#data(out);
+    let at = 0;
+    for (const p of parts) {
+      const v = this.#data(p);
+      o.set(v.subarray(0, p.size) as never, at);
+      at += p.size;
+    }
+    return out;
+  }
+
+  swiglu(x: Tensor): Tensor {
+    const xv = this.#f32('swiglu', x);
+    const { t, i } = swigluDims(x.shape);
+    const out = this.#alloc([t, i], 'f32');
+    const o = this.#data(out) as Float32Array;
+    for (let r = 0; r < t; r++) for (let j = 0; j < i; j++) o[r * i + j] = silu(xv[r * 2 * i + j]!) * xv[r * 2 * i + i + j]!;
+    return out;
+  }
+
+  qkvRope(qkv: Tensor, kCache: Tensor, vCache: Tensor, opts: QkvRopeOptions): Tensor {
+    const op = 'qkvRope';
+    const xv = this.#f32(op, qkv);
+    const kc = this.#f32(op, kCache);
+    const vc = this.#f32(op, vCache);
+    const { t, hq, hkv, dh, rotaryDim, interleaved, s } = qkvRopeDims(qkv.shape, kCache.shape, vCache.shape, opts);
+    // split rows into q, k, v, then the same kernels as rope and kvWrite
+    const width = (hq + 2 * hkv) * dh;
+    const q0 = new Float32Array(t * hq * dh);
+    const k0 = new Float32Array(t * hkv * dh);
+    const v0 = new Float32Array(t * hkv * dh);
+    for (let r = 0; r < t; r++) {
+      const row = xv.subarray(r * width, (r + 1) * width);
+      q0.set(row.subarray(0, hq * dh), r * hq * dh);
+      k0.set(row.subarray(hq * dh, (hq + hkv) * dh), r * hkv * dh);
+      v0.set(row.subarray((hq + hkv) * dh), r * hkv * dh);
+    }
+    const freqs = ropeFrequencies(opts, rotaryDim);
+    const out = this.#alloc([t, hq, dh], 'f32');
+    k.rope(q0, this.#data(out) as Float32Array, t, hq, dh, opts.pos0, freqs, rotaryDim, interleaved);
+    const kr = new Float32Array(k0.length);
+    k.rope(k0, kr, t, hkv, dh, opts.pos0, freqs, rotaryDim, interleaved);
+    k.kvWrite(kc, kr, t, hkv, s, dh, opts.pos0);
+    k.kvWrite(vc, v0, t, hkv, s, dh, opts.pos0);
+    return out;
   }
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionOptions): Tensor {

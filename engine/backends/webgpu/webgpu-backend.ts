@@ -4,14 +4,14 @@ import { assertShape, broadcastShapes, broadcastStrides, shapesEqual, sizeOf, ty
 import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
 import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
-import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
+import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, QkvRopeOptions, RopeOptions, TopK } from '../backend.js';
 import { ropeFrequencies } from '../rope.js';
-import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, topkDims } from '../op-shapes.js';
+import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, concatRowsShape, qkvRopeDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, swigluDims, topkDims } from '../op-shapes.js';
 import { BufferPool, STORAGE_USAGE, type GPUStorage } from './buffer-pool.js';
 import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
 import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
 import { UniformRing } from './uniform-ring.js';
-import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, ropeKernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
+import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, qkvRopeKernel, ropeKernel, swigluKernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
 import { layerNormKernel, rmsNormKernel, softmaxKernel } from './kernels/norm.wgsl.js';
 import { ATTN_CHUNK, attentionCombineKernel, attentionPartialKernel } from './kernels/attention.wgsl.js';
 import { ARGMAX_CHUNK, TOPK_BLOCK, argmaxKernel, topkBlockKernel, topkInitKernel, topkStepKernel, topkTakeKernel } from './kernels/select.wgsl.js';
@@ -397,6 +397,44 @@ export class WebGPUBackend implements Backend {
     const { hkv, s, dh, t } = kvWriteDims(cache.shape, x.shape, offset);
     if (this.#lastQx?.src === sc) this.#dropQuantizedActivations();
     this.#run('kv-write', kvWriteKernel, [sx, sc], [t, hkv, dh, s, offset], null, Math.ceil((t * hkv * dh) / 256));
+  }
+
+  concatRows(parts: readonly Tensor[]): Tensor {
+    const shape = concatRowsShape(parts);
+    if (BYTES_PER_ELEMENT[parts[0]!.dtype] !== 4) throw new DTypeError('concatRows', `copies whole 4-byte words; ${parts[0]!.dtype} tensors are not supported`);
+    const out = this.#alloc(shape, parts[0]!.dtype);
+    const so = out.storage as GPUStorage;
+    let at = 0;
+    for (const p of parts) {
+      const sp = this.#own('concatRows', p);
+      if (p.byteLength > 0) this.#endPass().copyBufferToBuffer(sp.buffer, 0, so.buffer, at, p.byteLength);
+      at += p.byteLength;
+      sp.lastBatch = this.#batch;
+    }
+    so.lastBatch = this.#batch;
+    return out;
+  }
+
+  swiglu(x: Tensor): Tensor {
+    const sx = this.#f32('swiglu', x);
+    const { t, i } = swigluDims(x.shape);
+    const out = this.#alloc([t, i], 'f32');
+    this.#run('swiglu', swigluKernel, [sx, out.storage as GPUStorage], [t, i], null, Math.ceil((t * i) / 256));
+    return out;
+  }
+
+  qkvRope(qkv: Tensor, kCache: Tensor, vCache: Tensor, opts: QkvRopeOptions): Tensor {
+    const op = 'qkvRope';
+    const sx = this.#f32(op, qkv);
+    const sk = this.#f32(op, kCache);
+    const sv = this.#f32(op, vCache);
+    const { t, hq, hkv, dh, rotaryDim, interleaved, s } = qkvRopeDims(qkv.shape, kCache.shape, vCache.shape, opts);
+    if (this.#lastQx?.src === sk || this.#lastQx?.src === sv) this.#dropQuantizedActivations();
+    const q = this.#alloc([t, hq, dh], 'f32');
+    const freqs = this.#ropeFrequencies(opts, rotaryDim);
+    const params = [t, hq, hkv, dh, rotaryDim, opts.pos0, interleaved ? 1 : 0, s];
+    this.#run('qkv-rope', qkvRopeKernel, [sx, freqs, q.storage as GPUStorage, sk, sv], params, null, Math.ceil((t * (hq + 2 * hkv) * dh) / 256));
+    return q;
   }
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionOptions): Tensor {

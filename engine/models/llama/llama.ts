@@ -4,21 +4,23 @@ import type { LlamaConfig } from '../../formats/config.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { CausalLM, ForwardOptions } from '../model.js';
 import { ropePlan, type RopePlan } from '../rope-scaling.js';
-import { addBias, disposeLinear, free, linear, linearBytes, reshapeOwned, uploadF32, uploadLinear, type LinearWeight, type WeightStore } from '../weights.js';
+import { addBias, disposeLinear, free, fuseBias, fuseLinear, linear, linearBytes, reshapeOwned, uploadF32, uploadLinear, type LinearWeight, type ModelWeight, type WeightStore } from '../weights.js';
+
+/** q, k, v projections: separate, or stacked into one weight [Nq + 2·Nkv, D] on backends with qkvRope. */
+type QkvProjections =
+  | { fused: false; q: LinearWeight; k: LinearWeight; v: LinearWeight; qBias: Tensor | null; kBias: Tensor | null; vBias: Tensor | null }
+  | { fused: true; qkv: LinearWeight; bias: Tensor | null };
+
+/** gate and up projections: separate, or stacked [2I, D] on backends with swiglu. */
+type GateUpProjections = { fused: false; gate: LinearWeight; up: LinearWeight } | { fused: true; gateUp: LinearWeight };
 
 interface LlamaLayer {
   inputNorm: Tensor;
-  q: LinearWeight;
-  k: LinearWeight;
-  v: LinearWeight;
+  attn: QkvProjections;
   o: LinearWeight;
-  qBias: Tensor | null;
-  kBias: Tensor | null;
-  vBias: Tensor | null;
   oBias: Tensor | null;
   postNorm: Tensor;
-  gate: LinearWeight;
-  up: LinearWeight;
+  mlp: GateUpProjections;
   down: LinearWeight;
   /** [Hkv, S, Dh] */
   kCache: Tensor;
@@ -28,6 +30,11 @@ interface LlamaLayer {
 export interface LlamaOptions {
   /** KV cache length; default min(config.maxPositionEmbeddings, 2048). */
   maxSequence?: number;
+  /**
+   * Stack q/k/v and gate/up into one weight each where the backend has the fused ops (qkvRope, swiglu,
+   * concatRows): 3 + 2 GEMVs become 2, rope × 2 + kvWrite × 2 one op, silu · mul one op. Default true.
+   */
+  fuse?: boolean;
 }
 
 /**
@@ -58,21 +65,33 @@ export class LlamaModel implements CausalLM {
     const kvDim = c.numKeyValueHeads * c.headDim;
     const bias = (name: string, n: number): Tensor | null => (store.has(name) ? uploadF32(backend, store, name, [n]) : null);
     this.#embed = uploadF32(backend, store, 'model.embed_tokens.weight', [c.vocabSize, d]);
+    const fuse = options.fuse !== false && backend.concatRows !== undefined;
     for (let i = 0; i < c.numHiddenLayers; i++) {
       const p = `model.layers.${i}.`;
+      const q = uploadLinear(backend, store, `${p}self_attn.q_proj.weight`, qDim, d);
+      const k = uploadLinear(backend, store, `${p}self_attn.k_proj.weight`, kvDim, d);
+      const v = uploadLinear(backend, store, `${p}self_attn.v_proj.weight`, kvDim, d);
+      const qBias = bias(`${p}self_attn.q_proj.bias`, qDim);
+      const kBias = bias(`${p}self_attn.k_proj.bias`, kvDim);
+      const vBias = bias(`${p}self_attn.v_proj.bias`, kvDim);
+      const qkv = fuse && backend.qkvRope ? fuseLinear(backend, [q, k, v]) : null;
+      let attn: QkvProjections;
+      if (qkv) {
+        attn = { fused: true, qkv, bias: fuseBias(backend, [qBias, kBias, vBias], [qDim, kvDim, kvDim]) };
+        for (const t of [qBias, kBias, vBias]) t?.dispose();
+      } else {
+        attn = { fused: false, q, k, v, qBias, kBias, vBias };
+      }
+      const gate = uploadLinear(backend, store, `${p}mlp.gate_proj.weight`, c.intermediateSize, d);
+      const up = uploadLinear(backend, store, `${p}mlp.up_proj.weight`, c.intermediateSize, d);
+      const gateUp = fuse && backend.swiglu ? fuseLinear(backend, [gate, up]) : null;
       this.#layers.push({
         inputNorm: uploadF32(backend, store, `${p}input_layernorm.weight`, [d]),
-        q: uploadLinear(backend, store, `${p}self_attn.q_proj.weight`, qDim, d),
-        k: uploadLinear(backend, store, `${p}self_attn.k_proj.weight`, kvDim, d),
-        v: uploadLinear(backend, store, `${p}self_attn.v_proj.weight`, kvDim, d),
+        attn,
         o: uploadLinear(backend, store, `${p}self_attn.o_proj.weight`, d, qDim),
-        qBias: bias(`${p}self_attn.q_proj.bias`, qDim),
-        kBias: bias(`${p}self_attn.k_proj.bias`, kvDim),
-        vBias: bias(`${p}self_attn.v_proj.bias`, kvDim),
         oBias: bias(`${p}self_attn.o_proj.bias`, d),
         postNorm: uploadF32(backend, store, `${p}post_attention_layernorm.weight`, [d]),
-        gate: uploadLinear(backend, store, `${p}mlp.gate_proj.weight`, c.intermediateSize, d),
-        up: uploadLinear(backend, store, `${p}mlp.up_proj.weight`, c.intermediateSize, d),
+        mlp: gateUp ? { fused: true, gateUp } : { fused: false, gate, up },
         down: uploadLinear(backend, store, `${p}mlp.down_proj.weight`, d, c.intermediateSize),
         kCache: backend.zeros([c.numKeyValueHeads, this.maxSequence, c.headDim], 'f32'),
         vCache: backend.zeros([c.numKeyValueHeads, this.maxSequence, c.headDim], 'f32'),
@@ -111,19 +130,28 @@ export class LlamaModel implements CausalLM {
     for (const [i, l] of this.#layers.entries()) {
       const p = `model.layers.${i}.`;
       const h = b.rmsNorm(x, l.inputNorm, c.rmsNormEps);
-      // q [T, Hq, Dh], k/v [T, Hkv, Dh]
-      const q0 = addBias(b, lin(h, l.q, () => `${p}self_attn.q_proj.weight`), l.qBias);
-      const k0 = addBias(b, lin(h, l.k, () => `${p}self_attn.k_proj.weight`), l.kBias);
-      const v = reshapeOwned(addBias(b, lin(h, l.v, () => `${p}self_attn.v_proj.weight`), l.vBias), [t, c.numKeyValueHeads, c.headDim]);
-      h.dispose();
-      const q3 = reshapeOwned(q0, [t, c.numAttentionHeads, c.headDim]);
-      const k3 = reshapeOwned(k0, [t, c.numKeyValueHeads, c.headDim]);
-      const q = b.rope(q3, rope);
-      const k = b.rope(k3, rope);
-      free(q3, k3);
-      b.kvWrite(l.kCache, k, pos0);
-      b.kvWrite(l.vCache, v, pos0);
-      free(k, v);
+      // q [T, Hq, Dh] rotated; k rotated and v [T, Hkv, Dh] written into the caches
+      let q: Tensor;
+      const at = l.attn;
+      if (at.fused) {
+        const qkv = addBias(b, lin(h, at.qkv, () => `${p}self_attn.qkv_proj.weight`), at.bias);
+        h.dispose();
+        q = b.qkvRope!(qkv, l.kCache, l.vCache, { ...rope, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads });
+        qkv.dispose();
+      } else {
+        const q0 = addBias(b, lin(h, at.q, () => `${p}self_attn.q_proj.weight`), at.qBias);
+        const k0 = addBias(b, lin(h, at.k, () => `${p}self_attn.k_proj.weight`), at.kBias);
+        const v = reshapeOwned(addBias(b, lin(h, at.v, () => `${p}self_attn.v_proj.weight`), at.vBias), [t, c.numKeyValueHeads, c.headDim]);
+        h.dispose();
+        const q3 = reshapeOwned(q0, [t, c.numAttentionHeads, c.headDim]);
+        const k3 = reshapeOwned(k0, [t, c.numKeyValueHeads, c.headDim]);
+        q = b.rope(q3, rope);
+        const k = b.rope(k3, rope);
+        free(q3, k3);
+        b.kvWrite(l.kCache, k, pos0);
+        b.kvWrite(l.vCache, v, pos0);
+        free(k, v);
+      }
       // a [T, Hq, Dh] → [T, Hq·Dh]
       const a = reshapeOwned(b.attention(q, l.kCache, l.vCache, { past: pos0 }), [t, c.numAttentionHeads * c.headDim]);
       q.dispose();
@@ -132,12 +160,21 @@ export class LlamaModel implements CausalLM {
       const x1 = b.add(x, o);
       free(x, o);
       const h2 = b.rmsNorm(x1, l.postNorm, c.rmsNormEps);
-      const g = lin(h2, l.gate, () => `${p}mlp.gate_proj.weight`);
-      const u = lin(h2, l.up, () => `${p}mlp.up_proj.weight`);
-      h2.dispose();
-      const sg = b.silu(g);
-      const m = b.mul(sg, u);
-      free(g, u, sg);
+      let m: Tensor;
+      const mlp = l.mlp;
+      if (mlp.fused) {
+        const gu = lin(h2, mlp.gateUp, () => `${p}mlp.gate_up_proj.weight`);
+        h2.dispose();
+        m = b.swiglu!(gu);
+        gu.dispose();
+      } else {
+        const g = lin(h2, mlp.gate, () => `${p}mlp.gate_proj.weight`);
+        const u = lin(h2, mlp.up, () => `${p}mlp.up_proj.weight`);
+        h2.dispose();
+        const sg = b.silu(g);
+        m = b.mul(sg, u);
+        free(g, u, sg);
+      }
       const dn = lin(m, l.down, () => `${p}mlp.down_proj.weight`);
       m.dispose();
       x = b.add(x1, dn);
@@ -155,29 +192,70 @@ export class LlamaModel implements CausalLM {
 
   /**
    * Every weight by its Hugging Face name: projections as LinearWeights (a tied lm_head is not listed: it is the
-   * embedding), embeddings, norms and biases as f32 tensors. The model still owns them.
+   * embedding), embeddings, norms and biases as f32 tensors. A projection stacked with others (fuse) is listed
+   * under its own name as `rows` [first, count] of the stacked weight. The model still owns them.
    */
-  weights(): { name: string; weight: LinearWeight | Tensor }[] {
-    const out: { name: string; weight: LinearWeight | Tensor }[] = [{ name: 'model.embed_tokens.weight', weight: this.#embed }];
+  weights(): ModelWeight[] {
+    const c = this.config;
+    const [qDim, kvDim] = [c.numAttentionHeads * c.headDim, c.numKeyValueHeads * c.headDim];
+    const out: ModelWeight[] = [{ name: 'model.embed_tokens.weight', weight: this.#embed }];
     for (const [i, l] of this.#layers.entries()) {
       const p = `model.layers.${i}.`;
+      const a = l.attn;
       out.push({ name: `${p}input_layernorm.weight`, weight: l.inputNorm });
-      for (const [n, w] of [['q', l.q], ['k', l.k], ['v', l.v], ['o', l.o]] as const) out.push({ name: `${p}self_attn.${n}_proj.weight`, weight: w });
-      for (const [n, bias] of [['q', l.qBias], ['k', l.kBias], ['v', l.vBias], ['o', l.oBias]] as const) if (bias) out.push({ name: `${p}self_attn.${n}_proj.bias`, weight: bias });
+      const sliced = (n: string, w: LinearWeight | Tensor | null, rows: readonly [number, number]) => w && out.push({ name: `${p}self_attn.${n}`, weight: w, rows });
+      if (a.fused) {
+        for (const [n, rows] of [['q', [0, qDim]], ['k', [qDim, kvDim]], ['v', [qDim + kvDim, kvDim]]] as const) {
+          sliced(`${n}_proj.weight`, a.qkv, rows);
+          sliced(`${n}_proj.bias`, a.bias, rows);
+        }
+      } else {
+        for (const [n, w] of [['q', a.q], ['k', a.k], ['v', a.v]] as const) out.push({ name: `${p}self_attn.${n}_proj.weight`, weight: w });
+        for (const [n, bias] of [['q', a.qBias], ['k', a.kBias], ['v', a.vBias]] as const) if (bias) out.push({ name: `${p}self_attn.${n}_proj.bias`, weight: bias });
+      }
+      out.push({ name: `${p}self_attn.o_proj.weight`, weight: l.o });
+      if (l.oBias) out.push({ name: `${p}self_attn.o_proj.bias`, weight: l.oBias });
       out.push({ name: `${p}post_attention_layernorm.weight`, weight: l.postNorm });
-      for (const [n, w] of [['gate', l.gate], ['up', l.up], ['down', l.down]] as const) out.push({ name: `${p}mlp.${n}_proj.weight`, weight: w });
+      const m = l.mlp;
+      if (m.fused) {
+        out.push({ name: `${p}mlp.gate_proj.weight`, weight: m.gateUp, rows: [0, c.intermediateSize] });
+        out.push({ name: `${p}mlp.up_proj.weight`, weight: m.gateUp, rows: [c.intermediateSize, c.intermediateSize] });
+      } else {
+        out.push({ name: `${p}mlp.gate_proj.weight`, weight: m.gate }, { name: `${p}mlp.up_proj.weight`, weight: m.up });
+      }
+      out.push({ name: `${p}mlp.down_proj.weight`, weight: l.down });
     }
     out.push({ name: 'model.norm.weight', weight: this.#norm });
     if (!this.#tied) out.push({ name: 'lm_head.weight', weight: this.#lmHead });
     return out;
   }
 
-  /** The projection of that name (for quality reports: the same input through two models' weights). */
+  /**
+   * The projection of that name as forward() runs it (for quality reports: the same input through two models'
+   * weights): stacked ones under `…self_attn.qkv_proj.weight` and `…mlp.gate_up_proj.weight`.
+   */
   linearWeight(name: string): LinearWeight | null {
     // a tied lm_head is the embedding, not a weight of its own
     if (name === 'lm_head.weight') return this.#tied ? null : this.#lmHead;
-    const w = this.weights().find((e) => e.name === name)?.weight;
-    return w && 'kind' in w ? w : null;
+    const m = /^model\.layers\.(\d+)\.(self_attn|mlp)\.(\w+)_proj\.weight$/.exec(name);
+    const l = m ? this.#layers[Number(m[1])] : undefined;
+    if (!l) return null;
+    const which = m![3]!;
+    if (which === 'o') return l.o;
+    if (which === 'down') return l.down;
+    if (which === 'qkv') return l.attn.fused ? l.attn.qkv : null;
+    if (which === 'gate_up') return l.mlp.fused ? l.mlp.gateUp : null;
+    if (!l.attn.fused && (which === 'q' || which === 'k' || which === 'v')) return l.attn[which];
+    if (!l.mlp.fused && (which === 'gate' || which === 'up')) return l.mlp[which];
+    return null;
+  }
+
+  #projections(l: LlamaLayer): LinearWeight[] {
+    return [...(l.attn.fused ? [l.attn.qkv] : [l.attn.q, l.attn.k, l.attn.v]), l.o, ...(l.mlp.fused ? [l.mlp.gateUp] : [l.mlp.gate, l.mlp.up]), l.down];
+  }
+
+  #biases(l: LlamaLayer): (Tensor | null)[] {
+    return [...(l.attn.fused ? [l.attn.bias] : [l.attn.qBias, l.attn.kBias, l.attn.vBias]), l.oBias];
   }
 
   resetCache(keep = 0): void {
@@ -189,8 +267,8 @@ export class LlamaModel implements CausalLM {
     let kvCacheBytes = 0;
     for (const l of this.#layers) {
       weightBytes += l.inputNorm.byteLength + l.postNorm.byteLength;
-      for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) weightBytes += linearBytes(w);
-      for (const bias of [l.qBias, l.kBias, l.vBias, l.oBias]) weightBytes += bias?.byteLength ?? 0;
+      for (const w of this.#projections(l)) weightBytes += linearBytes(w);
+      for (const bias of this.#biases(l)) weightBytes += bias?.byteLength ?? 0;
       kvCacheBytes += l.kCache.byteLength + l.vCache.byteLength;
     }
     return { weightBytes, kvCacheBytes };
@@ -198,9 +276,9 @@ export class LlamaModel implements CausalLM {
 
   dispose(): void {
     for (const l of this.#layers) {
-      for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) disposeLinear(w);
+      for (const w of this.#projections(l)) disposeLinear(w);
       free(l.inputNorm, l.postNorm, l.kCache, l.vCache);
-      for (const bias of [l.qBias, l.kBias, l.vBias, l.oBias]) bias?.dispose();
+      for (const bias of this.#biases(l)) bias?.dispose();
     }
     this.#layers = [];
     if (!this.#tied) disposeLinear(this.#lmHead);

@@ -201,3 +201,81 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 `,
   };
 }
+
+/** y [T, I] = silu(x[:, :I]) · x[:, I:] for x [T, 2I]: the gate and up projections computed as one GEMV. */
+export function swigluKernel(): KernelDef {
+  return {
+    key: 'swiglu',
+    bindings: ['read', 'rw'],
+    code: /* wgsl */ `
+struct P { t: u32, i: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+${WG_INDEX}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = wgIndex(wid, nwg) * 256u + lid;
+  if (o >= p.t * p.i) { return; }
+  let j = o % p.i;
+  let base = (o - j) * 2u;
+  let g = x[base + j];
+  y[o] = g / (1.0 + exp(-g)) * x[base + p.i + j];
+}
+`,
+  };
+}
+
+/**
+ * The fused output of the q, k and v projections, qkv [T, (Hq + 2·Hkv) · Dh]: q rotated into q [T, Hq, Dh],
+ * k rotated and v copied into their caches [Hkv, S, Dh] at positions pos0 … pos0 + T − 1 — the work of two rope
+ * and two kv-write dispatches in one (rotate_half or interleaved pairs, as ropeKernel).
+ */
+export function qkvRopeKernel(): KernelDef {
+  return {
+    key: 'qkv-rope',
+    bindings: ['read', 'read', 'rw', 'rw', 'rw'],
+    code: /* wgsl */ `
+struct P { t: u32, hq: u32, hkv: u32, dh: u32, rd: u32, pos0: u32, interleaved: u32, s: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> f: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read_write> q: array<f32>;
+@group(0) @binding(4) var<storage, read_write> kc: array<f32>;
+@group(0) @binding(5) var<storage, read_write> vc: array<f32>;
+${WG_INDEX}
+${COS_SIN_TURNS}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = wgIndex(wid, nwg) * 256u + lid;
+  let heads = p.hq + 2u * p.hkv;
+  if (i >= p.t * heads * p.dh) { return; }
+  let d = i % p.dh;
+  let row = i - d;
+  let head = (i / p.dh) % heads;
+  let t = i / (heads * p.dh);
+  let pos = p.pos0 + t;
+  var v = x[i];
+  if (head < p.hq + p.hkv && d < p.rd) {
+    let half = p.rd / 2u;
+    var pair: u32; var i0: u32; var i1: u32;
+    if (p.interleaved != 0u) { pair = d / 2u; i0 = row + 2u * pair; i1 = i0 + 1u; }
+    else { pair = select(d - half, d, d < half); i0 = row + pair; i1 = i0 + half; }
+    let c = f[pair];
+    let turns = fract(fract(f32(pos >> 12u) * c.x * 4096.0) + fract(f32(pos & 4095u) * c.x) + f32(pos) * c.y);
+    let cs = cosSinTurns(turns);
+    let x0 = x[i0];
+    let x1 = x[i1];
+    v = select(x1 * cs.x + x0 * cs.y, x0 * cs.x - x1 * cs.y, i == i0);
+  }
+  if (head < p.hq) {
+    q[(t * p.hq + head) * p.dh + d] = v;
+  } else if (head < p.hq + p.hkv) {
+    kc[((head - p.hq) * p.s + pos) * p.dh + d] = v;
+  } else {
+    vc[((head - p.hq - p.hkv) * p.s + pos) * p.dh + d] = v;
+  }
+}
+`,
+  };
+}
