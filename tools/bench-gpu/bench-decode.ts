@@ -6,7 +6,8 @@
  * the KV cache, argmax on the GPU and only the token id read back — what generation does.
  *
  *   node tools/bench-gpu/build.mjs && bash .gpu/device.sh node tools/bench-gpu/dist/bench-decode.mjs --out $OUT/gpu-decode.json
- * Flags: --models tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b  --bits 4,8  --prompt 128  --tokens 64
+ * Flags: --models tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b  --bits 4,8  --prompt 128  --tokens 64  --fuse both|on|off
+ * (both: each shape with fused q/k/v + gate/up ops and without, side by side)
  */
 import { writeFileSync } from 'node:fs';
 import { globals } from 'webgpu';
@@ -90,7 +91,7 @@ class RandomStore implements WeightStore {
 }
 
 interface DecodeResult {
-  model: string; bits: number; params: number; weightBytes: number;
+  model: string; bits: number; fused: boolean; params: number; weightBytes: number;
   prefillTokens: number; prefillMs: number; prefillTokPerS: number;
   decodeTokens: number; decodeMsPerToken: number; decodeTokPerS: number;
   bytesPerToken: number; boundTokPerS: number; pctOfBound: number;
@@ -99,12 +100,12 @@ interface DecodeResult {
   recordMsPerToken: number;
 }
 
-async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: number): Promise<DecodeResult> {
+async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: number, fuse: boolean): Promise<DecodeResult> {
   const config = parseModelConfig({ architectures: ['LlamaForCausalLM'], ...SHAPES[name] }) as LlamaConfig;
   const promptLen = Number(arg('--prompt', '128'));
   const steps = Number(arg('--tokens', '64'));
   stage(`${name} q${bits}: weights`);
-  const model = new LlamaModel(b, config, new RandomStore(config, bits), { maxSequence: promptLen + steps + 8 });
+  const model = new LlamaModel(b, config, new RandomStore(config, bits), { maxSequence: promptLen + steps + 8, fuse });
   await b.sync();
   const mem = model.memory();
   const prompt = Int32Array.from({ length: promptLen }, (_, i) => (i * 7919) % config.vocabSize);
@@ -150,7 +151,7 @@ async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: numb
   const errors = b.gpuErrors();
   if (errors.length > 0) throw new Error(`GPU errors during the run, figures discarded: ${errors[0]!.slice(0, 300)}`);
   return {
-    model: name, bits, params, weightBytes: mem.weightBytes,
+    model: name, bits, fused: fuse, params, weightBytes: mem.weightBytes,
     prefillTokens: promptLen, prefillMs, prefillTokPerS: (1000 * promptLen) / prefillMs,
     decodeTokens: steps, decodeMsPerToken: decodeMs / steps, decodeTokPerS,
     bytesPerToken, boundTokPerS, pctOfBound: (100 * decodeTokPerS) / boundTokPerS,
@@ -166,19 +167,19 @@ const copy = (await copyBandwidth(b.device)).gbps;
 console.log(`copy ${copy.toFixed(0)} GB/s`);
 const results: DecodeResult[] = [];
 for (const name of arg('--models', 'tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b').split(',')) {
-  for (const bits of arg('--bits', '4,8').split(',').map(Number) as QuantBits[]) {
+  for (const bits of arg('--bits', '4,8').split(',').map(Number) as QuantBits[]) for (const fuse of ({ both: [true, false], on: [true], off: [false] } as Record<string, boolean[]>)[arg('--fuse', 'both')]!) {
     try {
-      const r = await bench(b, name, bits, copy);
+      const r = await bench(b, name, bits, copy, fuse);
       results.push(r);
-      console.log(`${name} q${bits}: decode ${r.decodeTokPerS.toFixed(1)} tok/s (${r.decodeMsPerToken.toFixed(2)} ms; bound ${r.boundTokPerS.toFixed(0)} tok/s, ${r.pctOfBound.toFixed(1)} %), prefill ${r.prefillTokPerS.toFixed(0)} tok/s; ${r.dispatchesPerToken} dispatches, ${r.submitsPerToken} submits per token, ${r.recordMsPerToken.toFixed(2)} ms of each step recording`);
+      console.log(`${name} q${bits}${fuse ? ' fused' : ''}: decode ${r.decodeTokPerS.toFixed(1)} tok/s (${r.decodeMsPerToken.toFixed(2)} ms; bound ${r.boundTokPerS.toFixed(0)} tok/s, ${r.pctOfBound.toFixed(1)} %), prefill ${r.prefillTokPerS.toFixed(0)} tok/s; ${r.dispatchesPerToken} dispatches, ${r.submitsPerToken} submits per token, ${r.recordMsPerToken.toFixed(2)} ms of each step recording`);
     } catch (e) {
       console.log(`${name} q${bits}: failed: ${(e as Error).message}`);
     }
   }
 }
-console.log('\n| model | weights | decode tok/s | bound tok/s | % of bound | prefill tok/s | dispatches/token |');
-console.log('| --- | --- | --- | --- | --- | --- | --- |');
-for (const r of results) console.log(`| ${r.model} q${r.bits} | ${(r.weightBytes / 1e9).toFixed(2)} GB | ${r.decodeTokPerS.toFixed(1)} | ${r.boundTokPerS.toFixed(0)} | ${r.pctOfBound.toFixed(1)} % | ${r.prefillTokPerS.toFixed(0)} | ${r.dispatchesPerToken} |`);
+console.log('\n| model | fused ops | weights | decode tok/s | bound tok/s | % of bound | prefill tok/s | dispatches/token | record ms/token |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of results) console.log(`| ${r.model} q${r.bits} | ${r.fused ? 'yes' : 'no'} | ${(r.weightBytes / 1e9).toFixed(2)} GB | ${r.decodeTokPerS.toFixed(1)} | ${r.boundTokPerS.toFixed(0)} | ${r.pctOfBound.toFixed(1)} % | ${r.prefillTokPerS.toFixed(0)} | ${r.dispatchesPerToken} | ${r.recordMsPerToken.toFixed(2)} |`);
 const out = arg('--out', '');
 if (out) {
   writeFileSync(out, `${JSON.stringify({

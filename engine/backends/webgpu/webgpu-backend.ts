@@ -112,10 +112,17 @@ export class WebGPUBackend implements Backend {
   #oomChecks: Promise<OutOfMemoryError | null>[] = [];
   #validation: string[] = [];
   #stats = { pipelinesCompiled: 0, pipelineHits: 0, bindGroupsCreated: 0, bindGroupHits: 0, dispatches: 0, submits: 0 };
+  /**
+   * The device limits read on every allocation and dispatch, copied once: `device.limits` builds a new object per
+   * read under Dawn's Node binding (a native call), which showed in the per-dispatch recording cost.
+   */
+  #limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupsPerDimension: number };
 
   constructor(init: WebGPUBackendInit) {
     const device = init.device;
     this.device = device;
+    const l = device.limits;
+    this.#limits = { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension };
     this.#ownsDevice = init.ownsDevice;
     this.#keepAlive = init.keepAlive ?? [];
     this.adapterInfo = init.adapterInfo;
@@ -551,10 +558,10 @@ export class WebGPUBackend implements Backend {
   }
 
   #acquire(bytes: number): GPUStorage {
-    const limit = this.device.limits.maxBufferSize;
+    const limit = this.#limits.maxBufferSize;
     if (bytes > limit) throw new OutOfMemoryError(bytes, `webgpu (the device's maxBufferSize is ${limit} bytes)`);
     // every storage buffer is bound whole by some kernel: larger than this, no shader could read it
-    const bind = this.device.limits.maxStorageBufferBindingSize;
+    const bind = this.#limits.maxStorageBufferBindingSize;
     if (bytes > bind) throw new OutOfMemoryError(bytes, `webgpu (one tensor is bound whole, and the device's maxStorageBufferBindingSize is ${bind} bytes)`);
     if (bytes < OOM_SCOPE_BYTES) return this.#pool.acquire(bytes);
     this.device.pushErrorScope('out-of-memory');
@@ -800,7 +807,7 @@ export class WebGPUBackend implements Backend {
     }
     const key = `matmul:${JSON.stringify(tile)}:${JSON.stringify(b)}:${aVec4}:${bVec4}`;
     const make = (): KernelDef => matmulKernel(tile, b, aVec4, bVec4);
-    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const max = this.#limits.maxComputeWorkgroupsPerDimension;
     const tilesN = Math.ceil(n / tile.bn);
     const tilesM = Math.ceil(m / tile.bm);
     if (tilesN > max) throw new ShapeError('matmul', `N = ${n} needs ${tilesN} tiles, over the device's ${max} per dispatch`);
@@ -870,7 +877,7 @@ export class WebGPUBackend implements Backend {
    * the uniform ring as u32 except the indices in `floats`.
    */
   #run(key: string, make: () => KernelDef, buffers: GPUStorage[], params: number[], floats: ReadonlySet<number> | null, count: number | [number, number, number]): void {
-    const [x, y, z] = typeof count === 'number' ? [...grid(count, this.device.limits.maxComputeWorkgroupsPerDimension), 1] : count;
+    const [x, y, z] = typeof count === 'number' ? [...grid(count, this.#limits.maxComputeWorkgroupsPerDimension), 1] : count;
     if (x === 0 || y === 0 || z === 0) return;
     const pipe = this.#pipe(key, make);
     if (this.#ring.full) this.#submit();
