@@ -1,0 +1,650 @@
+import { DeviceLostError, DisposedError, DTypeError, InvalidArgumentError, ShapeError } from '../../errors.js';
+import { BYTES_PER_ELEMENT, dtypeOf, f16ToF32, typedArrayFor, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
+import { assertShape, broadcastShapes, sizeOf, type Shape } from '../../tensor/shape.js';
+import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
+import { f16Words, readHalf, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
+import { disposeQuantized, uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
+import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, RopeOptions, TopK } from '../backend.js';
+import { CpuBackend } from '../cpu/cpu-backend.js';
+import { ropeFrequencies } from '../rope.js';
+import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, topkDims } from '../op-shapes.js';
+import * as g from './graphs.js';
+import { planWebNN, type WebNNFallback, type WebNNPlan } from './support.js';
+import type { MLContext, MLDeviceType, MLGraph, MLGraphBuilder, MLGraphBuilderCtor, MLOperandDataType, MLTensor } from './webnn-types.js';
+
+const DATA_TYPE: Readonly<Record<DType, MLOperandDataType>> = { f32: 'float32', f16: 'float16', i32: 'int32', u8: 'uint8', u32: 'uint32' };
+
+/**
+ * A tensor's storage: a host copy and/or one flat MLTensor, each with a flag saying whether it holds the
+ * current value. Graph ops read and write the MLTensor; cpu fallbacks read and write the host copy; each
+ * side is brought up to date only when the other one has changed and this side is needed.
+ */
+interface NNStorage extends StorageHandle {
+  readonly byteLength: number;
+  readonly dtype: DType;
+  readonly size: number;
+  host: AnyTypedArray | null;
+  hostValid: boolean;
+  ml: MLTensor | null;
+  mlValid: boolean;
+  /** The failure of the op that should have written it (reported by download). */
+  error: unknown;
+  /** Int8 weights: the codes (u8) and f32 scales / mins the dequantizeLinear graph reads, freed with it. */
+  q8?: { codes: NNStorage; scale: NNStorage; min: NNStorage | null };
+  /** A cpu copy of a packed weight for fallbacks (made once; weights never change). */
+  cpuQuant?: QuantizedTensor;
+}
+
+interface Ref {
+  readonly s: NNStorage;
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+export interface WebNNBackendOptions {
+  context: MLContext;
+  /** The MLGraphBuilder constructor of the realm the context came from. */
+  builder: MLGraphBuilderCtor;
+  deviceType: MLDeviceType;
+}
+
+export interface WebNNStats {
+  /** Graphs built and compiled (a steady decode loop must not raise it). */
+  graphsBuilt: number;
+  dispatches: number;
+  /** Ops run on the cpu backend instead. */
+  fallbackRuns: number;
+}
+
+/**
+ * The WebNN backend: each op becomes a small MLGraph (built once per op, shape and options, then cached)
+ * dispatched on an MLContext for the cpu, gpu or npu device. Ops or dtypes the context does not support
+ * (per `opSupportLimits()`), packed 4/3/2-bit weights and top-k run on the cpu backend instead; `fallbacks()`
+ * lists each with its reason. WebNN's builder and tensor calls are asynchronous, so ops are recorded in
+ * order on one queue and run there; `download()` and `sync()` wait for it. Argument errors are thrown at
+ * the call, like every backend; a failure inside the queue is reported by the download of any tensor that
+ * depends on it, and by the next `sync()`.
+ */
+export class WebNNBackend implements Backend {
+  readonly name = 'webnn' as const;
+  readonly deviceType: MLDeviceType;
+  readonly lost: Promise<DeviceLostError>;
+  readonly plan: WebNNPlan;
+
+  #context: MLContext;
+  #Builder: MLGraphBuilderCtor;
+  #cpu = new CpuBackend();
+  #queue: Promise<void> = Promise.resolve();
+  #graphs = new Map<string, Promise<MLGraph>>();
+  #pool = new Map<string, MLTensor[]>();
+  #live = new Set<NNStorage>();
+  #fallbacks: WebNNFallback[];
+  #stats: WebNNStats = { graphsBuilt: 0, dispatches: 0, fallbackRuns: 0 };
+  #failure: unknown = null;
+  #allocated = 0;
+  #peak = 0;
+  #pooledBytes = 0;
+  #pooledCount = 0;
+  #created = 0;
+  #disposed = false;
+
+  constructor(options: WebNNBackendOptions) {
+    this.#context = options.context;
+    this.#Builder = options.builder;
+    this.deviceType = options.deviceType;
+    this.plan = planWebNN(this.#context.opSupportLimits());
+    this.#fallbacks = [...this.plan.fallbacks];
+    this.lost = this.#context.lost.then((info) => new DeviceLostError('webnn', info?.message ?? 'the MLContext was lost'));
+  }
+
+  /** Ops that run on the cpu backend instead of a WebNN graph, each with its reason (for the capability report). */
+  fallbacks(): WebNNFallback[] {
+    return this.#fallbacks.map((f) => ({ ...f }));
+  }
+
+  stats(): WebNNStats {
+    return { ...this.#stats };
+  }
+
+  // ---- memory ---------------------------------------------------------------------------------------
+
+  upload(data: AnyTypedArray, shape: Shape, dtype: DType = dtypeOf(data)): Tensor {
+    this.#alive();
+    assertShape(shape, 'upload');
+    if (dtypeOf(data) !== dtype) throw new DTypeError('upload', `${data.constructor.name} cannot hold dtype ${dtype}`);
+    if (sizeOf(shape) !== data.length) throw new ShapeError('upload', `shape ${fmt(shape)} holds ${sizeOf(shape)} elements, data has ${data.length}`);
+    return new Tensor(this, this.#storage(dtype, data.length, data.slice()), shape, dtype);
+  }
+
+  empty(shape: Shape, dtype: DType): Tensor {
+    return this.zeros(shape, dtype);
+  }
+
+  zeros(shape: Shape, dtype: DType): Tensor {
+    this.#alive();
+    assertShape(shape, 'zeros');
+    return new Tensor(this, this.#storage(dtype, sizeOf(shape), typedArrayFor(dtype, sizeOf(shape))), shape, dtype);
+  }
+
+  download(t: Tensor): Promise<AnyTypedArray> {
+    this.#alive();
+    const s = this.#own('download', t);
+    return this.#enqueueValue(async () => {
+      if (s.error !== null) throw s.error;
+      return (await this.#toHost(s)).slice();
+    });
+  }
+
+  uploadQuantized(format: QuantFormat, shape: readonly [number, number], data: Uint32Array, scales: Uint32Array, mins: Uint32Array | null): QuantizedTensor {
+    this.#alive();
+    const q = uploadPacked(this, format, shape, data, scales, mins);
+    if (format.bits === 8 && this.plan.ops.get('qmatvec int8') === null) {
+      const [n, k] = shape;
+      const groups = (n * k) / format.groupSize;
+      const halves = (words: Uint32Array): Float32Array => Float32Array.from({ length: groups }, (_, i) => f16ToF32(readHalf(words, i)));
+      // 8-bit codes are the little-endian bytes of the packed words: code j of a word sits at bits [8j, 8j + 8)
+      const codes = new Uint8Array(data.buffer, data.byteOffset, n * k).slice();
+      this.#sto(q.data).q8 = {
+        codes: this.#storage('u8', n * k, codes),
+        scale: this.#storage('f32', groups, halves(scales)),
+        min: mins === null ? null : this.#storage('f32', groups, halves(mins)),
+      };
+    } else {
+      const name = `qmatvec int${format.bits} g${format.groupSize} ${format.symmetric ? 'sym' : 'asym'}`;
+      const reason = format.bits === 8 ? (this.plan.ops.get('qmatvec int8') ?? '') : `packed ${format.bits}-bit weights have no WebNN data type; run on the cpu backend`;
+      if (!this.#fallbacks.some((f) => f.op === name)) this.#fallbacks.push({ op: name, reason });
+    }
+    return q;
+  }
+
+  memory(): MemoryInfo {
+    this.#alive();
+    return { allocatedBytes: this.#allocated, peakBytes: this.#peak, reservedBytes: this.#allocated + this.#pooledBytes, buffersCreated: this.#created, pooledBuffers: this.#pooledCount };
+  }
+
+  resetPeak(): void {
+    this.#alive();
+    this.#peak = this.#allocated;
+  }
+
+  release(storage: StorageHandle): void {
+    const s = storage as NNStorage;
+    if (!this.#live.delete(s)) return;
+    this.#allocated -= s.byteLength;
+    if (s.q8) {
+      this.release(s.q8.codes);
+      this.release(s.q8.scale);
+      if (s.q8.min) this.release(s.q8.min);
+    }
+    if (s.cpuQuant) disposeQuantized(s.cpuQuant);
+    // queued work may still read it: its MLTensor goes back to the pool only after that work
+    if (!this.#disposed) this.#enqueue([], [], async () => this.#recycle(s));
+  }
+
+  // ---- execution ------------------------------------------------------------------------------------
+
+  flush(): void {
+    this.#alive();
+  }
+
+  async sync(): Promise<void> {
+    this.#alive();
+    await this.#enqueueValue(async () => undefined);
+    const failure = this.#failure;
+    this.#failure = null;
+    if (failure !== null) throw failure;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const s of this.#live) s.ml?.destroy();
+    this.#live.clear();
+    for (const list of this.#pool.values()) for (const t of list) t.destroy();
+    this.#pool.clear();
+    this.#allocated = this.#pooledBytes = this.#pooledCount = 0;
+    this.#cpu.dispose();
+    this.#context.destroy();
+  }
+
+  // ---- ops ------------------------------------------------------------------------------------------
+
+  matmul(a: Tensor, b: Tensor, opts: { transB?: boolean } = {}): Tensor {
+    const op = 'matmul';
+    const transB = opts.transB ?? false;
+    this.#f32(op, a);
+    this.#f32(op, b);
+    const { batchShape, batch, m, k, n, shared } = matmulDims(a.shape, b.shape, transB);
+    return this.#op(op, [a, b], [[...batchShape, m, n], 'f32'], `matmul ${batch} ${m} ${k} ${n} ${shared} ${transB}`,
+      (gb) => g.matmulGraph(gb, batch, m, k, n, shared, transB), ['a', 'b'], (c, [x, y]) => c.matmul(x!, y!, { transB }));
+  }
+
+  matvec(w: Tensor, x: Tensor): Tensor {
+    const op = 'matvec';
+    this.#f32(op, w);
+    this.#f32(op, x);
+    const { n, k } = matvecDims(w.shape, x.shape);
+    return this.#op(op, [w, x], [[n], 'f32'], `matvec ${n} ${k}`, (gb) => g.matvecGraph(gb, n, k), ['w', 'x'], (c, [ww, xx]) => c.matvec(ww!, xx!));
+  }
+
+  qmatvec(w: QuantizedTensor, x: Tensor): Tensor {
+    const op = 'qmatvec';
+    this.#f32(op, x);
+    const { n, k } = qmatvecDims(w.shape, x.shape);
+    this.#checkQuant(op, w);
+    return this.#quantOp(op, w, x, 0, n, k, [n]);
+  }
+
+  qmatmul(x: Tensor, w: QuantizedTensor): Tensor {
+    const op = 'qmatmul';
+    this.#f32(op, x);
+    const { m, n, k } = qmatmulDims(x.shape, w.shape);
+    this.#checkQuant(op, w);
+    return this.#quantOp(op, w, x, m, n, k, [m, n]);
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return this.#binary('add', a, b);
+  }
+
+  mul(a: Tensor, b: Tensor): Tensor {
+    return this.#binary('mul', a, b);
+  }
+
+  embedding(table: Tensor, ids: Tensor): Tensor {
+    const op = 'embedding';
+    this.#f32(op, table);
+    const is = this.#typed(op, ids, 'i32');
+    const { v, d, t } = embeddingDims(table.shape, ids.shape);
+    // WebNN gather clamps or zero-fills out-of-range indices; check them first, at the call when they are known
+    const check = (idv: Int32Array): void => {
+      for (let i = 0; i < idv.length; i++) {
+        const id = idv[i]!;
+        if (id < 0 || id >= v) throw new InvalidArgumentError(`embedding: id ${id} at position ${i} is outside the table's ${v} rows`);
+      }
+    };
+    if (is.hostValid && is.host) check(is.host as Int32Array);
+    return this.#op(op, [table, ids], [[t, d], 'f32'], `embedding ${v} ${d} ${t}`, (gb) => g.embeddingGraph(gb, v, d, t), ['table', 'ids'],
+      (c, [tt, ii]) => c.embedding(tt!, ii!), async () => check((await this.#toHost(is)) as Int32Array));
+  }
+
+  rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+    const op = 'rmsNorm';
+    this.#f32(op, x);
+    this.#f32(op, weight);
+    const { rows, d } = rmsNormDims(x.shape, weight.shape, eps);
+    return this.#op(op, [x, weight], [x.shape, 'f32'], `rmsNorm ${rows} ${d} ${eps}`, (gb) => g.rmsNormGraph(gb, rows, d, eps), ['x', 'w'], (c, [xx, ww]) => c.rmsNorm(xx!, ww!, eps));
+  }
+
+  layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+    const op = 'layerNorm';
+    this.#f32(op, x);
+    this.#f32(op, weight);
+    this.#f32(op, bias);
+    const { rows, d } = layerNormDims(x.shape, weight.shape, bias.shape, eps);
+    const native = this.plan.layerNormNative;
+    return this.#op(op, [x, weight, bias], [x.shape, 'f32'], `layerNorm ${rows} ${d} ${eps} ${native}`, (gb) => g.layerNormGraph(gb, rows, d, eps, native), ['x', 'w', 'bias'],
+      (c, [xx, ww, bb]) => c.layerNorm(xx!, ww!, bb!, eps));
+  }
+
+  softmax(x: Tensor): Tensor {
+    const op = 'softmax';
+    this.#f32(op, x);
+    const { rows, d } = lastAxis(op, x.shape);
+    return this.#op(op, [x], [x.shape, 'f32'], `softmax ${rows} ${d}`, (gb) => g.softmaxGraph(gb, rows, d), ['x'], (c, [xx]) => c.softmax(xx!));
+  }
+
+  silu(x: Tensor): Tensor {
+    this.#f32('silu', x);
+    return this.#op('silu', [x], [x.shape, 'f32'], `silu ${x.size}`, (gb) => g.siluGraph(gb, x.size), ['x'], (c, [xx]) => c.silu(xx!));
+  }
+
+  gelu(x: Tensor, approximation: GeluApproximation = 'tanh'): Tensor {
+    this.#f32('gelu', x);
+    if (approximation !== 'tanh' && approximation !== 'erf') throw new InvalidArgumentError(`gelu: approximation must be "tanh" or "erf", got ${String(approximation)}`);
+    const native = approximation === 'erf' && this.plan.geluErfNative;
+    return this.#op(`gelu ${approximation}`, [x], [x.shape, 'f32'], `gelu ${approximation} ${native} ${x.size}`, (gb) => g.geluGraph(gb, x.size, approximation, native), ['x'],
+      (c, [xx]) => c.gelu(xx!, approximation));
+  }
+
+  rope(x: Tensor, opts: RopeOptions): Tensor {
+    const op = 'rope';
+    this.#f32(op, x);
+    const { t, h, dh, rotaryDim, interleaved } = ropeDims(x.shape, opts);
+    const freqs = ropeFrequencies(opts, rotaryDim);
+    const pairs = rotaryDim / 2;
+    // cos / sin [T, rd/2] of angle (pos0 + t)·freq in f64: inputs, so every position shares one graph
+    const cos = new Float32Array(t * pairs);
+    const sin = new Float32Array(t * pairs);
+    for (let ti = 0; ti < t; ti++) {
+      for (let p = 0; p < pairs; p++) {
+        const angle = (opts.pos0 + ti) * freqs[p]!;
+        cos[ti * pairs + p] = Math.cos(angle);
+        sin[ti * pairs + p] = Math.sin(angle);
+      }
+    }
+    const extra: Record<string, Float32Array> = rotaryDim === 0 ? {} : { cos, sin };
+    return this.#op(op, [x], [x.shape, 'f32'], `rope ${t} ${h} ${dh} ${rotaryDim} ${interleaved}`, (gb) => g.ropeGraph(gb, t, h, dh, rotaryDim, interleaved), ['x'],
+      (c, [xx]) => c.rope(xx!, opts), undefined, extra);
+  }
+
+  kvWrite(cache: Tensor, x: Tensor, offset: number): void {
+    const op = 'kvWrite';
+    const cs = this.#f32(op, cache);
+    const xs = this.#f32(op, x);
+    const { hkv, s, dh, t } = kvWriteDims(cache.shape, x.shape, offset);
+    const reason = this.plan.ops.get(op) ?? null;
+    if (reason !== null || cache.size === 0 || x.size === 0) {
+      this.#enqueue([cs], [cs, xs], async () => {
+        // in place on the host copy; the MLTensor becomes stale and is rewritten when a graph reads it
+        const host = await this.#toHost(cs);
+        const cc = this.#cpu.upload(host, cache.shape, 'f32');
+        const cx = this.#cpu.upload(await this.#toHost(xs), x.shape, 'f32');
+        try {
+          this.#cpu.kvWrite(cc, cx, offset);
+          host.set((await this.#cpu.download(cc)) as Float32Array);
+          cs.mlValid = false;
+          this.#stats.fallbackRuns++;
+        } finally {
+          cc.dispose();
+          cx.dispose();
+        }
+      });
+      return;
+    }
+    // (head, position) of every row of x, in the [Hkv, T, 2] order of the transposed updates
+    const indices = new Int32Array(hkv * t * 2);
+    for (let hi = 0; hi < hkv; hi++) for (let ti = 0; ti < t; ti++) indices.set([hi, offset + ti], (hi * t + ti) * 2);
+    const key = `kvWrite ${hkv} ${s} ${dh} ${t}`;
+    this.#enqueue([cs], [cs, xs], async () => {
+      // a graph cannot write the tensor it reads: the new cache goes to a fresh MLTensor that replaces the old
+      const next: NNStorage = { byteLength: cs.byteLength, dtype: 'f32', size: cs.size, host: null, hostValid: false, ml: null, mlValid: false, error: null };
+      const idx = this.#scratch('i32', indices);
+      try {
+        await this.#dispatch(key, (gb) => g.kvWriteGraph(gb, hkv, s, dh, t), { cache: cs, x: xs, indices: idx }, { out: next });
+      } finally {
+        this.#recycle(idx);
+      }
+      this.#recycle(cs);
+      cs.ml = next.ml;
+      cs.mlValid = true;
+      cs.hostValid = false;
+    });
+  }
+
+  attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionOptions): Tensor {
+    const op = 'attention';
+    this.#f32(op, q);
+    this.#f32(op, kCache);
+    this.#f32(op, vCache);
+    const { t, hq, dh, hkv, s, past, scale, causal } = attentionDims(q.shape, kCache.shape, vCache.shape, opts);
+    // key j is visible to query i when it holds a valid position (j < past + T) and, if causal, j ≤ past + i
+    const mask = new Uint8Array(t * s);
+    for (let i = 0; i < t; i++) for (let j = 0; j < (causal ? past + i + 1 : past + t); j++) mask[i * s + j] = 1;
+    return this.#op(op, [q, kCache, vCache], [q.shape, 'f32'], `attention ${t} ${hq} ${hkv} ${s} ${dh} ${scale}`, (gb) => g.attentionGraph(gb, t, hq, hkv, s, dh, scale), ['q', 'k', 'v'],
+      (c, [qq, kk, vv]) => c.attention(qq!, kk!, vv!, opts), undefined, { mask });
+  }
+
+  argmax(x: Tensor): Tensor {
+    const op = 'argmax';
+    this.#f32(op, x);
+    const { rows, v } = argmaxDims(x.shape);
+    return this.#op(op, [x], [x.shape.slice(0, -1), 'i32'], `argmax ${rows} ${v}`, (gb) => g.argmaxGraph(gb, rows, v), ['x'], (c, [xx]) => c.argmax(xx!));
+  }
+
+  topk(x: Tensor, k: number): TopK {
+    const op = 'topk';
+    const xs = this.#f32(op, x);
+    topkDims(x.shape, k);
+    const shape = [...x.shape.slice(0, -1), k];
+    const values = this.#outTensor(shape, 'f32');
+    const indices = this.#outTensor(shape, 'i32');
+    const outs = [this.#sto(values), this.#sto(indices)];
+    const xr = this.#ref(x);
+    this.#enqueue(outs, [xs], () => this.#runOnCpu([xr], (c, [xx]) => {
+      const r = c.topk(xx!, k);
+      return [r.values, r.indices];
+    }, outs));
+    return { values, indices };
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------
+
+  /**
+   * One op: allocates its output, then queues either its graph (cached under `key`) or, when the plan says
+   * so or a size is 0, the cpu op. `names` name the graph inputs of `inputs`; `extra` are host arrays
+   * (masks, tables) passed as further inputs; `before` runs first in the queue (checks of device data).
+   */
+  #op(
+    op: string, inputs: Tensor[], [shape, dtype]: [Shape, DType], key: string, build: (b: MLGraphBuilder) => g.Outputs, names: string[],
+    cpu: (c: CpuBackend, xs: Tensor[]) => Tensor, before?: () => Promise<void>, extra: Record<string, Float32Array | Uint8Array | Int32Array> = {},
+  ): Tensor {
+    const out = this.#outTensor(shape, dtype);
+    const os = this.#sto(out);
+    const refs = inputs.map((t) => this.#ref(t));
+    const ins = refs.map((r) => r.s);
+    const reason = this.plan.ops.get(op) ?? null;
+    const empty = out.size === 0 || inputs.some((t) => t.size === 0);
+    this.#enqueue([os], ins, async () => {
+      await before?.();
+      if (reason !== null || empty) return this.#runOnCpu(refs, (c, xs) => [cpu(c, xs)], [os]);
+      const scratch = Object.entries(extra).map(([name, data]) => [name, this.#scratch(dtypeOf(data), data)] as const);
+      try {
+        await this.#dispatch(key, build, { ...Object.fromEntries(names.map((n, i) => [n, ins[i]!])), ...Object.fromEntries(scratch) }, { out: os });
+      } finally {
+        for (const [, s] of scratch) this.#recycle(s);
+      }
+    });
+    return out;
+  }
+
+  #binary(op: 'add' | 'mul', a: Tensor, b: Tensor): Tensor {
+    this.#f32(op, a);
+    this.#f32(op, b);
+    const shape = broadcastShapes(a.shape, b.shape, op);
+    return this.#op(op, [a, b], [shape, 'f32'], `${op} ${fmt(a.shape)} ${fmt(b.shape)}`, (gb) => g.binaryGraph(gb, op, a.shape, b.shape), ['a', 'b'], (c, [x, y]) => c[op](x!, y!));
+  }
+
+  #quantOp(op: 'qmatvec' | 'qmatmul', w: QuantizedTensor, x: Tensor, m: number, n: number, k: number, shape: Shape): Tensor {
+    const data = this.#sto(w.data);
+    const q8 = data.q8;
+    const out = this.#outTensor(shape, 'f32');
+    const os = this.#sto(out);
+    const xr = this.#ref(x);
+    const xs = xr.s;
+    if (!q8) {
+      const scales = this.#sto(w.scales);
+      const mins = w.mins ? this.#sto(w.mins) : null;
+      this.#enqueue([os], [xs, data], async () => {
+        if (!data.cpuQuant) {
+          const host = async (s: NNStorage): Promise<Uint32Array> => (await this.#toHost(s)) as Uint32Array;
+          data.cpuQuant = this.#cpu.uploadQuantized(w, w.shape, await host(data), await host(scales), mins ? await host(mins) : null);
+        }
+        const cw = data.cpuQuant;
+        await this.#runOnCpu([xr], (c, [xx]) => [op === 'qmatvec' ? c.qmatvec(cw, xx!) : c.qmatmul(xx!, cw)], [os]);
+      });
+      return out;
+    }
+    const inputs: Record<string, NNStorage> = { codes: q8.codes, scale: q8.scale, x: xs, ...(q8.min ? { min: q8.min } : {}) };
+    this.#enqueue([os], Object.values(inputs), () =>
+      this.#dispatch(`q8 ${m} ${n} ${k} ${w.groupSize} ${w.symmetric}`, (gb) => g.q8Graph(gb, m, n, k, w.groupSize, w.symmetric), inputs, { out: os }));
+    return out;
+  }
+
+  /** Queues `work`; it is skipped (its outputs inheriting the error) when an input's op failed. */
+  #enqueue(outputs: NNStorage[], inputs: NNStorage[], work: () => Promise<void>): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#disposed) return;
+      const failed = inputs.find((s) => s.error !== null);
+      if (failed) {
+        for (const o of outputs) o.error = failed.error;
+        return;
+      }
+      try {
+        await work();
+      } catch (e) {
+        for (const o of outputs) o.error = e;
+        this.#failure ??= e;
+      }
+    });
+  }
+
+  #enqueueValue<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue = this.#queue.then(() => work().then(resolve, reject));
+    });
+  }
+
+  async #graph(key: string, build: (b: MLGraphBuilder) => g.Outputs): Promise<MLGraph> {
+    let graph = this.#graphs.get(key);
+    if (!graph) {
+      const builder = new this.#Builder(this.#context);
+      graph = builder.build(build(builder));
+      this.#graphs.set(key, graph);
+      this.#stats.graphsBuilt++;
+      graph.catch(() => this.#graphs.delete(key));
+    }
+    return graph;
+  }
+
+  async #dispatch(key: string, build: (b: MLGraphBuilder) => g.Outputs, inputs: Record<string, NNStorage>, outputs: Record<string, NNStorage>): Promise<void> {
+    const graph = await this.#graph(key, build);
+    const mlIn: Record<string, MLTensor> = {};
+    for (const [name, s] of Object.entries(inputs)) mlIn[name] = await this.#toDevice(s);
+    const mlOut: Record<string, MLTensor> = {};
+    for (const [name, s] of Object.entries(outputs)) {
+      s.ml ??= await this.#tensor(s.dtype, s.size);
+      mlOut[name] = s.ml;
+    }
+    this.#context.dispatch(graph, mlIn, mlOut);
+    this.#stats.dispatches++;
+    for (const s of Object.values(outputs)) {
+      s.mlValid = true;
+      s.hostValid = false;
+    }
+  }
+
+  /** Runs a cpu op on host copies of the inputs; its results become the outputs' host copies. */
+  async #runOnCpu(inputs: Ref[], run: (c: CpuBackend, xs: Tensor[]) => Tensor[], outputs: NNStorage[]): Promise<void> {
+    const cpuIn: Tensor[] = [];
+    try {
+      for (const r of inputs) cpuIn.push(this.#cpu.upload(await this.#toHost(r.s), r.shape, r.dtype));
+      const results = run(this.#cpu, cpuIn);
+      for (const [i, r] of results.entries()) {
+        const o = outputs[i]!;
+        o.host = await this.#cpu.download(r);
+        o.hostValid = true;
+        o.mlValid = false;
+        r.dispose();
+      }
+      this.#stats.fallbackRuns++;
+    } finally {
+      for (const t of cpuIn) t.dispose();
+    }
+  }
+
+  async #toHost(s: NNStorage): Promise<AnyTypedArray> {
+    if (s.hostValid && s.host) return s.host;
+    if (!s.ml || !s.mlValid) throw new InvalidArgumentError('webnn: a tensor was read before any op wrote it');
+    const bytes = await this.#context.readTensor(s.ml);
+    const host = typedArrayFor(s.dtype, s.size);
+    new Uint8Array(host.buffer, host.byteOffset, host.byteLength).set(new Uint8Array(bytes, 0, host.byteLength));
+    s.host = host;
+    s.hostValid = true;
+    return host;
+  }
+
+  async #toDevice(s: NNStorage): Promise<MLTensor> {
+    if (s.ml && s.mlValid) return s.ml;
+    if (!s.host || !s.hostValid) throw new InvalidArgumentError('webnn: a tensor was read before any op wrote it');
+    s.ml ??= await this.#tensor(s.dtype, s.size);
+    this.#context.writeTensor(s.ml, s.host);
+    s.mlValid = true;
+    return s.ml;
+  }
+
+  /** A flat MLTensor, from the pool when one of that type and size is free. */
+  async #tensor(dtype: DType, size: number): Promise<MLTensor> {
+    const key = `${dtype} ${size}`;
+    const pooled = this.#pool.get(key)?.pop();
+    if (pooled) {
+      this.#pooledBytes -= size * BYTES_PER_ELEMENT[dtype];
+      this.#pooledCount--;
+      return pooled;
+    }
+    this.#created++;
+    return this.#context.createTensor({ dataType: DATA_TYPE[dtype], shape: [size], readable: true, writable: true });
+  }
+
+  #recycle(s: NNStorage): void {
+    if (!s.ml) return;
+    const key = `${s.dtype} ${s.size}`;
+    let list = this.#pool.get(key);
+    if (!list) this.#pool.set(key, (list = []));
+    list.push(s.ml);
+    this.#pooledBytes += s.size * BYTES_PER_ELEMENT[s.dtype];
+    this.#pooledCount++;
+    s.ml = null;
+    s.mlValid = false;
+  }
+
+  /** A transient host array passed to one graph (not a tensor: not counted as allocated). */
+  #scratch(dtype: DType, data: AnyTypedArray): NNStorage {
+    return { byteLength: data.byteLength, dtype, size: data.length, host: data, hostValid: true, ml: null, mlValid: false, error: null };
+  }
+
+  #storage(dtype: DType, size: number, host: AnyTypedArray | null): NNStorage {
+    const s: NNStorage = { byteLength: size * BYTES_PER_ELEMENT[dtype], dtype, size, host, hostValid: host !== null, ml: null, mlValid: false, error: null };
+    this.#live.add(s);
+    this.#allocated += s.byteLength;
+    this.#peak = Math.max(this.#peak, this.#allocated);
+    return s;
+  }
+
+  #outTensor(shape: Shape, dtype: DType): Tensor {
+    return new Tensor(this, this.#storage(dtype, sizeOf(shape), null), shape, dtype);
+  }
+
+  #alive(): void {
+    if (this.#disposed) throw new DisposedError('WebNNBackend');
+  }
+
+  /** What queued work needs of an input: the tensor itself may be disposed before the work runs. */
+  #ref(t: Tensor): Ref {
+    return { s: this.#sto(t), shape: t.shape, dtype: t.dtype };
+  }
+
+  #sto(t: Tensor): NNStorage {
+    return t.storage as NNStorage;
+  }
+
+  #own(op: string, t: Tensor): NNStorage {
+    if (t.backend !== this) throw new InvalidArgumentError(`${op}: tensor ${fmt(t.shape)} belongs to backend "${t.backend.name}", not this webnn backend`);
+    return this.#sto(t);
+  }
+
+  #typed(op: string, t: Tensor, dtype: DType): NNStorage {
+    this.#alive();
+    const s = this.#own(op, t);
+    if (t.dtype !== dtype) throw new DTypeError(op, `expected ${dtype}, got ${t.dtype} tensor ${fmt(t.shape)}`);
+    return s;
+  }
+
+  #f32(op: string, t: Tensor): NNStorage {
+    return this.#typed(op, t, 'f32');
+  }
+
+  #checkQuant(op: string, w: QuantizedTensor): void {
+    const [n, k] = w.shape;
+    const problem = validateQuantShape(n, k, w);
+    if (problem !== null) throw new InvalidArgumentError(`${op}: ${problem}`);
+    const data = this.#typed(op, w.data, 'u32');
+    const scales = this.#typed(op, w.scales, 'u32');
+    const mins = w.symmetric ? null : w.mins ? this.#typed(op, w.mins, 'u32') : null;
+    if (!w.symmetric && mins === null) throw new InvalidArgumentError(`${op}: an asymmetric quantized weight has no mins`);
+    const halfWords = f16Words((n * k) / w.groupSize);
+    if (data.size !== n * wordsPerRow(k, w.bits) || scales.size !== halfWords || (mins !== null && mins.size !== halfWords)) {
+      throw new ShapeError(op, `packed buffers (data ${data.size}, scales ${scales.size}${mins ? `, mins ${mins.size}` : ''} words) do not match [${n}, ${k}] at ${w.bits} bits, group ${w.groupSize}`);
+    }
+  }
+}
