@@ -1,0 +1,40 @@
+import { expect } from '@open-wc/testing';
+import { createWebNNBackend, type WebNNBackend } from '../../engine/backends/webnn/index.js';
+import { describeBackendParity } from '../helpers/backend-parity.js';
+import { createWebNNDouble, type WebNNDoubleOptions } from '../helpers/webnn-double.js';
+
+// The WebNN backend on the navigator.ml test double (Debian's Chromium has no working WebNN): every op against
+// the cpu oracle, once on a context that supports everything the backend composes, once on one with gaps that
+// force per-op fallbacks (scatterND, argMax, uint8 dequantizeLinear) and composed norms / erf-GELU.
+
+const GAPS: WebNNDoubleOptions = { unsupported: ['scatterND', 'argMax', 'layerNormalization', 'gelu'], dataTypes: { 'dequantizeLinear.input': ['int8'] } };
+
+const make = (options: WebNNDoubleOptions) => async (): Promise<WebNNBackend> => {
+  const d = createWebNNDouble(options);
+  return createWebNNBackend({ ml: d.ml, builder: d.MLGraphBuilder, deviceType: 'gpu' });
+};
+
+describeBackendParity('webnn (double, full support)', make({}));
+describeBackendParity('webnn (double, with gaps)', make(GAPS));
+
+describe('webnn backend plan on the double', () => {
+  it('full support: only top-k falls back; with gaps: each missing operator or type names its op and reason', async () => {
+    const full = await make({})();
+    const gaps = await make(GAPS)();
+    try {
+      expect(full.fallbacks()).to.deep.equal([{ op: 'topk', reason: 'WebNN has no top-k operator' }]);
+      expect(full.plan.layerNormNative).to.equal(true);
+      expect(Object.fromEntries(gaps.fallbacks().map((f) => [f.op, f.reason]))).to.deep.equal({
+        'qmatvec int8': 'dequantizeLinear.input: no uint8 (supports int8)',
+        kvWrite: 'operator scatterND is not supported by this context',
+        argmax: 'operator argMax is not supported by this context',
+        topk: 'WebNN has no top-k operator',
+      });
+      expect(gaps.plan.layerNormNative).to.equal(false);
+      expect(gaps.plan.geluErfNative).to.equal(false);
+    } finally {
+      full.dispose();
+      gaps.dispose();
+    }
+  });
+});
