@@ -12,7 +12,7 @@
  *   tensor both read and written) and queues the work; `readTensor` resolves after the queued work — the
  *   context timeline is a promise chain, so results are only ever seen asynchronously;
  * - destroyed tensors and contexts throw InvalidStateError.
- * Gaps: `unsupported` removes operators from `opSupportLimits()` (and their builder methods then throw
+ * Gaps: `maxTensorByteLength` bounds every operand and tensor (TypeError beyond it); `unsupported` removes operators from `opSupportLimits()` (and their builder methods then throw
  * TypeError, as for a data type a context lacks); `dataTypes` narrows an operand's data types.
  * Computation: f64 inside each operator, results rounded to the operand's type (float32 in f32), like a device
  * that rounds at every operator boundary. argMax keeps the first maximum and compares with `>` (so a NaN in
@@ -31,6 +31,8 @@ export interface WebNNDoubleOptions {
   dataTypes?: Record<string, MLOperandDataType[]>;
   /** deviceType → the message createContext rejects with (a NotSupportedError DOMException). */
   failDevices?: Partial<Record<MLDeviceType, string>>;
+  /** Largest operand or tensor in bytes (default 2 GiB); larger ones throw TypeError where they are made. */
+  maxTensorByteLength?: number;
 }
 
 const FLOAT: MLOperandDataType[] = ['float32'];
@@ -143,6 +145,13 @@ function reduceIndex(shape: number[], axes: number[]): { groups: number[][] } {
   return { groups };
 }
 
+const BYTES: Partial<Record<MLOperandDataType, number>> = { float32: 4, float16: 2, int32: 4, uint32: 4, int8: 1, uint8: 1 };
+
+function checkBytes(limits: MLOpSupportLimits, dataType: MLOperandDataType, shape: readonly number[], op: string): void {
+  const bytes = sizeOf(shape) * (BYTES[dataType] ?? 8);
+  if (limits.maxTensorByteLength !== undefined && bytes > limits.maxTensorByteLength) throw typeError(`${op}: ${bytes} bytes exceed maxTensorByteLength ${limits.maxTensorByteLength}`);
+}
+
 let nextId = 0;
 
 class DoubleOperand implements MLOperand {
@@ -210,6 +219,7 @@ export class DoubleContext implements MLContext {
       this.alive();
       const shape = checkShape(descriptor.shape, 'createTensor');
       if (!this.limits.input.dataTypes.includes(descriptor.dataType)) throw typeError(`createTensor: data type ${descriptor.dataType} is not supported`);
+      checkBytes(this.limits, descriptor.dataType, shape, 'createTensor');
       return Promise.resolve(new DoubleTensor(this, descriptor.dataType, shape, !!descriptor.readable, !!descriptor.writable));
     } catch (e) {
       return Promise.reject(e);
@@ -318,6 +328,7 @@ export class DoubleGraphBuilder {
     if (!name) throw typeError('input: the name is empty');
     if (this.#names.has(name)) throw typeError(`input: duplicate name "${name}"`);
     if (!this.#context.limits.input.dataTypes.includes(descriptor.dataType)) throw typeError(`input: data type ${descriptor.dataType} is not supported`);
+    checkBytes(this.#context.limits, descriptor.dataType, descriptor.shape, 'input');
     this.#names.add(name);
     return new DoubleOperand(this, descriptor.dataType, checkShape(descriptor.shape, 'input'), 'input', [], null, name);
   }
@@ -665,6 +676,7 @@ export class DoubleGraphBuilder {
 
   #op(op: string, dataType: MLOperandDataType, shape: number[], inputs: DoubleOperand[], compute: (vals: Value[]) => Data): MLOperand {
     this.#allowed(op, 'output', dataType);
+    checkBytes(this.#context.limits, dataType, shape, op);
     return new DoubleOperand(this, dataType, shape, 'op', inputs, compute);
   }
 
@@ -693,7 +705,7 @@ function limitsFor(options: WebNNDoubleOptions): MLOpSupportLimits {
   const rankRange = { min: 0, max: 5 };
   const limits: MLOpSupportLimits = {
     preferredInputLayout: 'nchw',
-    maxTensorByteLength: 2 ** 31,
+    maxTensorByteLength: options.maxTensorByteLength ?? 2 ** 31,
     input: { dataTypes: [...IO], rankRange },
     constant: { dataTypes: [...IO], rankRange },
     output: { dataTypes: [...IO], rankRange },

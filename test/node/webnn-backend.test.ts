@@ -206,6 +206,27 @@ describe('webnn backend: operator support and fallbacks', () => {
     }
   });
 
+  test('a graph the context refuses to build (an operand beyond maxTensorByteLength) runs on the cpu, is recorded, and is not tried again', async () => {
+    const be = await webnn({ maxTensorByteLength: 4096 });
+    const cpu = new CpuBackend();
+    try {
+      const small = [randomTensorData([3, 5], 1), randomTensorData([5, 4], 2)] as const;
+      const big = [randomTensorData([40, 40], 3), randomTensorData([40, 40], 4)] as const;
+      const mm = async (b: CpuBackend | WebNNBackend, [a, c]: readonly [Float32Array, Float32Array], m: number, k: number, n: number): Promise<Float32Array> =>
+        f32(b, b.matmul(b.upload(a, [m, k]), b.upload(c, [k, n])));
+      assert.ok(maxAbsDiff(await mm(be, small, 3, 5, 4), await mm(cpu, small, 3, 5, 4)) < 1e-5);
+      assert.equal(be.stats().fallbackRuns, 0);
+      for (let i = 0; i < 2; i++) assert.ok(maxAbsDiff(await mm(be, big, 40, 40, 40), await mm(cpu, big, 40, 40, 40)) < 1e-4);
+      assert.equal(be.stats().fallbackRuns, 2);
+      assert.equal(be.stats().graphsBuilt, 2, 'the refused graph was tried once');
+      const f = be.fallbacks().find((x) => x.op === 'matmul')!;
+      assert.match(f.reason, /^its matmul graph \[1 40 40 40 true false\] was refused \(TypeError: WebNN double: input: 6400 bytes exceed maxTensorByteLength 4096\)$/);
+    } finally {
+      be.dispose();
+      cpu.dispose();
+    }
+  });
+
   test('a context without float32 matmul runs every matmul on the cpu backend', async () => {
     const be = await webnn({ dataTypes: { 'matmul.a': ['float16'], 'matmul.b': ['float16'] } });
     try {

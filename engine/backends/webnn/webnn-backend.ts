@@ -35,6 +35,9 @@ interface NNStorage extends StorageHandle {
   cpuQuant?: QuantizedTensor;
 }
 
+/** The context would not build a graph: the op runs on the cpu backend instead. */
+class GraphBuildError extends Error {}
+
 interface Ref {
   readonly s: NNStorage;
   readonly shape: Shape;
@@ -76,6 +79,7 @@ export class WebNNBackend implements Backend {
   #cpu = new CpuBackend();
   #queue: Promise<void> = Promise.resolve();
   #graphs = new Map<string, Promise<MLGraph>>();
+  #unbuildable = new Map<string, string>();
   #pool = new Map<string, MLTensor[]>();
   #live = new Set<NNStorage>();
   #fallbacks: WebNNFallback[];
@@ -334,22 +338,24 @@ export class WebNNBackend implements Backend {
     const xs = this.#f32(op, x);
     const { hkv, s, dh, t } = kvWriteDims(cache.shape, x.shape, offset);
     const reason = this.plan.ops.get(op) ?? null;
+    const [cacheShape, xShape] = [cache.shape, x.shape];
+    const onCpu = async (): Promise<void> => {
+      // in place on the host copy; the MLTensor becomes stale and is rewritten when a graph reads it
+      const host = await this.#toHost(cs);
+      const cc = this.#cpu.upload(host, cacheShape, 'f32');
+      const cx = this.#cpu.upload(await this.#toHost(xs), xShape, 'f32');
+      try {
+        this.#cpu.kvWrite(cc, cx, offset);
+        host.set((await this.#cpu.download(cc)) as Float32Array);
+        cs.mlValid = false;
+        this.#stats.fallbackRuns++;
+      } finally {
+        cc.dispose();
+        cx.dispose();
+      }
+    };
     if (reason !== null || cache.size === 0 || x.size === 0) {
-      this.#enqueue([cs], [cs, xs], async () => {
-        // in place on the host copy; the MLTensor becomes stale and is rewritten when a graph reads it
-        const host = await this.#toHost(cs);
-        const cc = this.#cpu.upload(host, cache.shape, 'f32');
-        const cx = this.#cpu.upload(await this.#toHost(xs), x.shape, 'f32');
-        try {
-          this.#cpu.kvWrite(cc, cx, offset);
-          host.set((await this.#cpu.download(cc)) as Float32Array);
-          cs.mlValid = false;
-          this.#stats.fallbackRuns++;
-        } finally {
-          cc.dispose();
-          cx.dispose();
-        }
-      });
+      this.#enqueue([cs], [cs, xs], onCpu);
       return;
     }
     // (head, position) of every row of x, in the [Hkv, T, 2] order of the transposed updates
@@ -362,6 +368,10 @@ export class WebNNBackend implements Backend {
       const idx = this.#scratch('i32', indices);
       try {
         await this.#dispatch(key, (gb) => g.kvWriteGraph(gb, hkv, s, dh, t), { cache: cs, x: xs, indices: idx }, { out: next });
+      } catch (e) {
+        if (!(e instanceof GraphBuildError)) throw e;
+        this.#noteFallback(op, e.message);
+        return onCpu();
       } finally {
         this.#recycle(idx);
       }
@@ -431,6 +441,10 @@ export class WebNNBackend implements Backend {
       const scratch = Object.entries(extra).map(([name, data]) => [name, this.#scratch(dtypeOf(data), data)] as const);
       try {
         await this.#dispatch(key, build, { ...Object.fromEntries(names.map((n, i) => [n, ins[i]!])), ...Object.fromEntries(scratch) }, { out: os });
+      } catch (e) {
+        if (!(e instanceof GraphBuildError)) throw e;
+        this.#noteFallback(op, e.message);
+        await this.#runOnCpu(refs, (c, xs) => [cpu(c, xs)], [os]);
       } finally {
         for (const [, s] of scratch) this.#recycle(s);
       }
@@ -452,22 +466,31 @@ export class WebNNBackend implements Backend {
     const os = this.#sto(out);
     const xr = this.#ref(x);
     const xs = xr.s;
+    const scales = this.#sto(w.scales);
+    const mins = w.mins ? this.#sto(w.mins) : null;
+    // the packed weight on the cpu backend (uploaded once, on first use)
+    const onCpu = async (): Promise<void> => {
+      if (!data.cpuQuant) {
+        const host = async (s: NNStorage): Promise<Uint32Array> => (await this.#toHost(s)) as Uint32Array;
+        data.cpuQuant = this.#cpu.uploadQuantized(w, w.shape, await host(data), await host(scales), mins ? await host(mins) : null);
+      }
+      const cw = data.cpuQuant;
+      await this.#runOnCpu([xr], (c, [xx]) => [op === 'qmatvec' ? c.qmatvec(cw, xx!) : c.qmatmul(xx!, cw)], [os]);
+    };
     if (!q8) {
-      const scales = this.#sto(w.scales);
-      const mins = w.mins ? this.#sto(w.mins) : null;
-      this.#enqueue([os], [xs, data], async () => {
-        if (!data.cpuQuant) {
-          const host = async (s: NNStorage): Promise<Uint32Array> => (await this.#toHost(s)) as Uint32Array;
-          data.cpuQuant = this.#cpu.uploadQuantized(w, w.shape, await host(data), await host(scales), mins ? await host(mins) : null);
-        }
-        const cw = data.cpuQuant;
-        await this.#runOnCpu([xr], (c, [xx]) => [op === 'qmatvec' ? c.qmatvec(cw, xx!) : c.qmatmul(xx!, cw)], [os]);
-      });
+      this.#enqueue([os], [xs, data], onCpu);
       return out;
     }
     const inputs: Record<string, NNStorage> = { codes: q8.codes, scale: q8.scale, x: xs, ...(q8.min ? { min: q8.min } : {}) };
-    this.#enqueue([os], Object.values(inputs), () =>
-      this.#dispatch(`q8 ${m} ${n} ${k} ${w.groupSize} ${w.symmetric}`, (gb) => g.q8Graph(gb, m, n, k, w.groupSize, w.symmetric), inputs, { out: os }));
+    this.#enqueue([os], [...Object.values(inputs), data], async () => {
+      try {
+        await this.#dispatch(`q8 ${m} ${n} ${k} ${w.groupSize} ${w.symmetric}`, (gb) => g.q8Graph(gb, m, n, k, w.groupSize, w.symmetric), inputs, { out: os });
+      } catch (e) {
+        if (!(e instanceof GraphBuildError)) throw e;
+        this.#noteFallback(`${op} int8`, e.message);
+        await onCpu();
+      }
+    });
     return out;
   }
 
@@ -495,16 +518,35 @@ export class WebNNBackend implements Backend {
     });
   }
 
+  /**
+   * The compiled graph of `key`. A builder or build() that refuses it (limits opSupportLimits does not state,
+   * e.g. maxTensorByteLength) rejects with GraphBuildError, remembered so later calls go to the cpu at once.
+   */
   async #graph(key: string, build: (b: MLGraphBuilder) => g.Outputs): Promise<MLGraph> {
+    const refused = this.#unbuildable.get(key);
+    if (refused !== undefined) throw new GraphBuildError(refused);
     let graph = this.#graphs.get(key);
     if (!graph) {
-      const builder = new this.#Builder(this.#context);
-      graph = builder.build(build(builder));
-      this.#graphs.set(key, graph);
+      try {
+        const builder = new this.#Builder(this.#context);
+        graph = builder.build(build(builder));
+      } catch (e) {
+        graph = Promise.reject(e);
+      }
       this.#stats.graphsBuilt++;
-      graph.catch(() => this.#graphs.delete(key));
+      graph = graph.catch((e: unknown) => {
+        const reason = `its ${key.split(' ')[0]} graph [${key.split(' ').slice(1).join(' ')}] was refused (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)})`;
+        this.#unbuildable.set(key, reason);
+        this.#graphs.delete(key);
+        throw new GraphBuildError(reason);
+      });
+      this.#graphs.set(key, graph);
     }
     return graph;
+  }
+
+  #noteFallback(op: string, reason: string): void {
+    if (!this.#fallbacks.some((f) => f.op === op && f.reason === reason)) this.#fallbacks.push({ op, reason });
   }
 
   async #dispatch(key: string, build: (b: MLGraphBuilder) => g.Outputs, inputs: Record<string, NNStorage>, outputs: Record<string, NNStorage>): Promise<void> {
