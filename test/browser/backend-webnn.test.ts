@@ -1,4 +1,8 @@
-import { expect } from '@open-wc/testing';
+import { expect, fixture, html, oneEvent } from '@open-wc/testing';
+import '../../components/accel-capabilities/index.js';
+import type { AccelCapabilities } from '../../components/accel-capabilities/accel-capabilities.js';
+import { getEngine } from '../../engine/index.js';
+import { configureElements } from '../../src/index.js';
 import { createWebNNBackend, type WebNNBackend } from '../../engine/backends/webnn/index.js';
 import { describeBackendParity } from '../helpers/backend-parity.js';
 import { createWebNNDouble, type WebNNDoubleOptions } from '../helpers/webnn-double.js';
@@ -35,6 +39,29 @@ describe('webnn backend plan on the double', () => {
     } finally {
       full.dispose();
       gaps.dispose();
+    }
+  });
+});
+
+describe('<accel-capabilities> with a WebNN context (double installed as navigator.ml)', () => {
+  it('lists per context the ops the WebNN backend would run on the cpu backend', async () => {
+    configureElements({ engine: 'inline' });
+    const d = createWebNNDouble({ unsupported: ['scatterND'], failDevices: { npu: 'No NPU on this machine.' } });
+    const uninstall = d.install();
+    try {
+      await getEngine().capabilities({ refresh: true });
+      const el = await fixture<AccelCapabilities>(html`<accel-capabilities></accel-capabilities>`);
+      if (!el.report) await oneEvent(el, 'accel-capabilities-ready');
+      await el.updateComplete;
+      const card = el.shadowRoot!.querySelector('[part~="card-webnn"]')!;
+      const text = card.textContent!.replace(/\s+/g, ' ');
+      expect(text).to.contain('gpu context');
+      expect(text).to.contain('ops on the cpu backend: kvWrite, topk');
+      expect(text).to.contain('NotSupportedError: No NPU on this machine.');
+      await expect(el).to.be.accessible();
+    } finally {
+      uninstall();
+      await getEngine().capabilities({ refresh: true });
     }
   });
 });
