@@ -514,7 +514,7 @@ export class WebNNBackend implements Backend {
 
   #enqueueValue<T>(work: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue = this.#queue.then(() => work().then(resolve, reject));
+      this.#queue = this.#queue.then(() => (this.#disposed ? Promise.reject(new DisposedError('WebNNBackend')) : work()).then(resolve, reject));
     });
   }
 
