@@ -54,7 +54,9 @@ function webnnChoice(report: CapabilityReport, request: RecommendRequest, precis
   if (tooBig) return { backend: 'webnn', usable: false, score: 0, reason: `webnn: ${size} needs ~${formatBytes(need)}, more than this device's ${report.device.deviceMemoryGiB} GiB allows` };
   const ops = request.modelType === 'text-generation' ? DECODER_OPS : request.modelType === 'feature-extraction' ? ENCODER_OPS : [...new Set([...DECODER_OPS, ...ENCODER_OPS])];
   const missing = (d: (typeof devices)[number]): { op: string; reason: string }[] => {
-    const f = nn.contexts[d].fallbacks ?? [];
+    const f = nn.contexts[d].fallbacks;
+    // a context without opSupportLimits() says nothing about its operators: count that as a gap, not as support
+    if (!f) return [{ op: '*', reason: 'operator support unknown' }];
     const list = f.filter((x) => ops.includes(x.op));
     if (precision === 'q8') list.push(...f.filter((x) => x.op === 'qmatvec int8'));
     if (precision === 'q4' || precision === 'q3' || precision === 'q2') list.push({ op: `qmatvec ${precision}`, reason: 'packed 4/3/2-bit weights have no WebNN data type' });
@@ -63,6 +65,9 @@ function webnnChoice(report: CapabilityReport, request: RecommendRequest, precis
   const best = [...devices].sort((a, b) => missing(a).length - missing(b).length)[0]!;
   const gaps = missing(best);
   const unverified = 'real-device WebNN runs are not yet verified';
+  if (!nn.contexts[best].fallbacks) {
+    return { backend: 'webnn', webnnDevice: best, usable: true, score: 20, reason: `webnn: ${best} context, but it has no opSupportLimits(), so which ops run natively is unknown` };
+  }
   if (gaps.length) {
     const list = gaps.slice(0, 3).map((x) => `${x.op} (${x.reason})`).join('; ');
     return { backend: 'webnn', webnnDevice: best, usable: true, score: 20, reason: `webnn: ${best} context, but ${gaps.length} of the model's ops fall back to the cpu backend: ${list}${gaps.length > 3 ? '; …' : ''}` };

@@ -74,6 +74,15 @@ test('a context that would send the model\'s ops to the cpu backend, or packed 4
   assert.match(q4.reason, /qmatvec q4 \(packed 4\/3\/2-bit weights have no WebNN data type\)/);
 });
 
+test('a context whose operator support is unknown (no opSupportLimits) is not taken as supporting everything', async () => {
+  const r = only(await probe(), ['npu']);
+  delete r.webnn.contexts.npu.fallbacks;
+  const nn = recommendBackend(r, { modelType: 'text-generation', precision: 'f32' }).find((c) => c.backend === 'webnn')!;
+  assert.equal(nn.usable, true);
+  assert.equal(nn.reason, 'webnn: npu context, but it has no opSupportLimits(), so which ops run natively is unknown');
+  assert.deepEqual(recommendBackend(r, { modelType: 'text-generation', precision: 'f32' }).filter((c) => c.usable).map((c) => c.backend).slice(-2), ['webnn', 'cpu']);
+});
+
 test("engine.backend('auto') creates the WebNN backend on the recommended device; without contexts it picks another", async () => {
   const d = createWebNNDouble();
   const uninstall = d.install();

@@ -33,5 +33,9 @@ export async function createWebNNBackend(options: WebNNBackendFactoryOptions = {
     const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     throw new BackendUnavailableError('webnn', `no ${deviceType} MLContext could be created (${message})`, { cause: e });
   }
+  if (typeof context.opSupportLimits !== 'function') {
+    context.destroy?.();
+    throw new BackendUnavailableError('webnn', 'this WebNN implementation has no MLContext.opSupportLimits(), which the backend needs to choose between graphs and fallbacks');
+  }
   return new WebNNBackend({ context, builder, deviceType });
 }
