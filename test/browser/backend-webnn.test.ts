@@ -9,17 +9,19 @@ import { createWebNNDouble, type WebNNDoubleOptions } from '../helpers/webnn-dou
 
 // The WebNN backend on the navigator.ml test double (Debian's Chromium has no working WebNN): every op against
 // the cpu oracle, once on a context that supports everything the backend composes, once on one with gaps that
-// force per-op fallbacks (scatterND, argMax, uint8 dequantizeLinear) and composed norms / erf-GELU.
+// force per-op fallbacks (scatterND, argMax, uint8 dequantizeLinear) and composed norms / erf-GELU. The shipped
+// models' reference logits through this backend are checked in test/node/webnn-backend.test.ts.
 
 const GAPS: WebNNDoubleOptions = { unsupported: ['scatterND', 'argMax', 'layerNormalization', 'gelu'], dataTypes: { 'dequantizeLinear.input': ['int8'] } };
 
-const make = (options: WebNNDoubleOptions) => async (): Promise<WebNNBackend> => {
+const make = (options: WebNNDoubleOptions, fuse = true) => async (): Promise<WebNNBackend> => {
   const d = createWebNNDouble(options);
-  return createWebNNBackend({ ml: d.ml, builder: d.MLGraphBuilder, deviceType: 'gpu' });
+  return createWebNNBackend({ ml: d.ml, builder: d.MLGraphBuilder, deviceType: 'gpu', fuse });
 };
 
-describeBackendParity('webnn (double, full support)', make({}));
-describeBackendParity('webnn (double, with gaps)', make(GAPS));
+// fused (one graph per run of ops, the default) with full support; one graph per op with the gaps
+describeBackendParity('webnn (double, full support, fused)', make({}));
+describeBackendParity('webnn (double, with gaps, per op)', make(GAPS, false));
 
 describe('webnn backend plan on the double', () => {
   it('full support: only top-k falls back; with gaps: each missing operator or type names its op and reason', async () => {

@@ -25,9 +25,9 @@ const root = new URL('../../', import.meta.url);
 const read = (path: string): Buffer => readFileSync(new URL(path, root));
 const json = <T>(path: string): T => JSON.parse(read(path).toString('utf8')) as T;
 
-async function webnn(options: WebNNDoubleOptions = {}, deviceType: 'cpu' | 'gpu' | 'npu' = 'gpu'): Promise<WebNNBackend> {
+async function webnn(options: WebNNDoubleOptions = {}, deviceType: 'cpu' | 'gpu' | 'npu' = 'gpu', fuse = true): Promise<WebNNBackend> {
   const d = createWebNNDouble(options);
-  return createWebNNBackend({ ml: d.ml, builder: d.MLGraphBuilder, deviceType });
+  return createWebNNBackend({ ml: d.ml, builder: d.MLGraphBuilder, deviceType, fuse });
 }
 
 async function f32(be: { download(t: Tensor): Promise<unknown> }, t: Tensor): Promise<Float32Array> {
@@ -64,11 +64,22 @@ async function checkLlamaLogits(model: LlamaModel, prompts: LmPrompt[], toleranc
 }
 
 describe('webnn backend: shipped models on the navigator.ml double', () => {
-  test('tiny-llama: PyTorch reference logits within 1e-3, greedy decode through the KV cache, and a steady loop compiles nothing', async () => {
+  test('tiny-llama: PyTorch reference logits within 1e-3, one graph per op or per step; greedy decode through the KV cache, one cached graph and dispatch a step', async () => {
+    const perOp = await webnn({}, 'gpu', false);
+    const perOpModel = new LlamaModel(perOp, llamaConfig, llamaStore, { maxSequence: 128 });
+    try {
+      await checkLlamaLogits(perOpModel, llamaRef.prompts, 1e-3);
+      assert.equal(perOp.stats().fusedDispatches, 0);
+      assert.ok(perOp.stats().dispatches > 100 * llamaRef.prompts.length, `${perOp.stats().dispatches} dispatches, one an op`);
+    } finally {
+      perOpModel.dispose();
+      perOp.dispose();
+    }
     const be = await webnn();
     const model = new LlamaModel(be, llamaConfig, llamaStore, { maxSequence: 128 });
     try {
       await checkLlamaLogits(model, llamaRef.prompts, 1e-3);
+      assert.equal(be.stats().dispatches, llamaRef.prompts.length, 'each forward pass ran as one fused graph');
       assert.deepEqual(be.fallbacks(), [{ op: 'topk', reason: 'WebNN has no top-k operator' }], 'only top-k falls back on a full context');
       // greedy decode token by token: the argmax op, the KV-cache scatter and the masked attention on WebNN
       const p = llamaRef.prompts[0]!;
@@ -77,6 +88,7 @@ describe('webnn backend: shipped models on the navigator.ml double', () => {
       const tokens: number[] = [];
       let graphsAfterTwo = 0;
       let buffersAfterTwo = 0;
+      let dispatchesAfterTwo = 0;
       for (let i = 0; i < 16; i++) {
         const next = be.argmax(logits);
         logits.dispose();
@@ -86,6 +98,7 @@ describe('webnn backend: shipped models on the navigator.ml double', () => {
         if (i === 2) {
           graphsAfterTwo = be.stats().graphsBuilt;
           buffersAfterTwo = be.memory().buffersCreated;
+          dispatchesAfterTwo = be.stats().dispatches;
         }
         logits = model.forward(Int32Array.of(id));
       }
@@ -93,6 +106,7 @@ describe('webnn backend: shipped models on the navigator.ml double', () => {
       assert.deepEqual(tokens, p.greedy.tokens.slice(0, 16));
       assert.equal(be.stats().graphsBuilt, graphsAfterTwo, 'decode steps 3–16 built no new graph');
       assert.equal(be.memory().buffersCreated, buffersAfterTwo, 'decode steps 3–16 created no new MLTensor');
+      assert.equal(be.stats().dispatches - dispatchesAfterTwo, 13, 'one dispatch a step (forward + argmax as one graph)');
       assert.equal(be.stats().fallbackRuns, 0, 'nothing ran on the cpu backend');
     } finally {
       model.dispose();
@@ -238,6 +252,48 @@ describe('webnn backend: operator support and fallbacks', () => {
       a.dispose();
     } finally {
       be.dispose();
+    }
+  });
+});
+
+describe('webnn backend: fused graphs', () => {
+  test('a run of ops between flush points is one graph: dead results are pruned, live ones become outputs, a cpu op cuts the run', async () => {
+    const be = await webnn();
+    const cpu = new CpuBackend();
+    try {
+      const [x, y, w] = [randomTensorData([3, 8], 1), randomTensorData([8], 2), randomTensorData([8], 3)];
+      const run = (b: CpuBackend | WebNNBackend): { kept: Tensor; out: Tensor; dead: Tensor } => {
+        const xt = b.upload(x, [3, 8]);
+        const s = b.add(xt, b.upload(y, [8]));
+        const kept = b.silu(s);
+        const dead = b.softmax(s);
+        const out = b.rmsNorm(b.mul(kept, kept), b.upload(w, [8]), 1e-5);
+        s.dispose();
+        xt.dispose();
+        return { kept, out, dead };
+      };
+      const a = run(be);
+      const r = run(cpu);
+      a.dead.dispose();
+      r.dead.dispose();
+      const before = be.stats();
+      assert.ok(maxAbsDiff(await f32(be, a.out), await f32(cpu, r.out)) < 1e-5);
+      assert.ok(maxAbsDiff(await f32(be, a.kept), await f32(cpu, r.kept)) < 1e-6, 'an intermediate still alive is an output of the fused graph');
+      assert.equal(be.stats().dispatches - before.dispatches, 1);
+      assert.equal(be.stats().fusedDispatches - before.fusedDispatches, 1);
+
+      // top-k runs on the cpu: the graph ops before it run first, as one graph, and the ones after it as another
+      const t = be.upload(x, [3, 8]);
+      const top = be.topk(be.silu(t), 2);
+      const after = be.add(top.values, top.values);
+      const ref = cpu.topk(cpu.silu(cpu.upload(x, [3, 8])), 2);
+      assert.deepEqual(Array.from((await be.download(top.indices)) as Int32Array), Array.from((await cpu.download(ref.indices)) as Int32Array));
+      const twice = await f32(be, after);
+      const refValues = (await cpu.download(ref.values)) as Float32Array;
+      twice.forEach((v, i) => assert.ok(Math.abs(v - 2 * refValues[i]!) < 1e-6));
+    } finally {
+      be.dispose();
+      cpu.dispose();
     }
   });
 });

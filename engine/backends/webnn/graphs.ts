@@ -10,9 +10,23 @@ export type Outputs = Record<string, MLOperand>;
 
 const LOWEST_F32 = -3.4028234663852886e38;
 
+/** Where a fused graph takes an op's input from (an earlier op's flat result or a graph input); null: a new input. */
+export type InputResolver = (name: string, dataType: MLOperandDataType, size: number) => MLOperand;
+let resolver: InputResolver | null = null;
+
+/** Builds with `inputs` deciding every input of the op graphs `build` composes (one graph per forward step). */
+export function withInputs<T>(inputs: InputResolver, build: () => T): T {
+  resolver = inputs;
+  try {
+    return build();
+  } finally {
+    resolver = null;
+  }
+}
+
 export function flatIn(b: MLGraphBuilder, name: string, dataType: MLOperandDataType, shape: readonly number[]): MLOperand {
   const size = shape.reduce((a, d) => a * d, 1);
-  return b.reshape(b.input(name, { dataType, shape: [size] }), shape);
+  return b.reshape(resolver ? resolver(name, dataType, size) : b.input(name, { dataType, shape: [size] }), shape);
 }
 
 function flatOut(b: MLGraphBuilder, x: MLOperand): MLOperand {

@@ -13,6 +13,8 @@ export interface WebNNBackendFactoryOptions {
   builder?: MLGraphBuilderCtor | null;
   /** Which device the MLContext targets; default 'gpu'. */
   deviceType?: MLDeviceType;
+  /** One graph per run of ops between flush points (default true) or one per op (false). */
+  fuse?: boolean;
 }
 
 /**
@@ -37,5 +39,5 @@ export async function createWebNNBackend(options: WebNNBackendFactoryOptions = {
     context.destroy?.();
     throw new BackendUnavailableError('webnn', 'this WebNN implementation has no MLContext.opSupportLimits(), which the backend needs to choose between graphs and fallbacks');
   }
-  return new WebNNBackend({ context, builder, deviceType });
+  return new WebNNBackend({ context, builder, deviceType, ...(options.fuse !== undefined ? { fuse: options.fuse } : {}) });
 }

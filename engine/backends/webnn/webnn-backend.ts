@@ -10,7 +10,7 @@ import { ropeFrequencies } from '../rope.js';
 import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, topkDims } from '../op-shapes.js';
 import * as g from './graphs.js';
 import { planWebNN, type WebNNFallback, type WebNNPlan } from './support.js';
-import type { MLContext, MLDeviceType, MLGraph, MLGraphBuilder, MLGraphBuilderCtor, MLOperandDataType, MLTensor } from './webnn-types.js';
+import type { MLContext, MLDeviceType, MLGraph, MLGraphBuilder, MLGraphBuilderCtor, MLOperand, MLOperandDataType, MLTensor } from './webnn-types.js';
 
 const DATA_TYPE: Readonly<Record<DType, MLOperandDataType>> = { f32: 'float32', f16: 'float16', i32: 'int32', u8: 'uint8', u32: 'uint32' };
 
@@ -35,6 +35,20 @@ interface NNStorage extends StorageHandle {
   cpuQuant?: QuantizedTensor;
 }
 
+/** One graph op as recorded: enough to run it alone (`single`) or to compose it into a fused graph. */
+interface FusedOp {
+  key: string;
+  build: (b: MLGraphBuilder) => g.Outputs;
+  /** Graph-input name → storage read. */
+  inputs: Record<string, NNStorage>;
+  /** Host arrays (masks, cos/sin, indices) passed as inputs. */
+  extra: Record<string, AnyTypedArray>;
+  /** The storage it writes (for kvWrite, the cache itself). */
+  out: NNStorage;
+  before?: () => Promise<void>;
+  single: () => Promise<void>;
+}
+
 /** The context would not build a graph: the op runs on the cpu backend instead. */
 class GraphBuildError extends Error {}
 
@@ -49,6 +63,12 @@ export interface WebNNBackendOptions {
   /** The MLGraphBuilder constructor of the realm the context came from. */
   builder: MLGraphBuilderCtor;
   deviceType: MLDeviceType;
+  /**
+   * Fuse the graph ops recorded between flush points (download, sync, flush, a cpu fallback) into one MLGraph —
+   * a decode step becomes one cached graph and its intermediates never leave the device. Default true; false
+   * dispatches one cached graph per op.
+   */
+  fuse?: boolean;
 }
 
 export interface WebNNStats {
@@ -57,6 +77,8 @@ export interface WebNNStats {
   dispatches: number;
   /** Ops run on the cpu backend instead. */
   fallbackRuns: number;
+  /** Dispatches that ran several ops as one fused graph. */
+  fusedDispatches: number;
 }
 
 /**
@@ -80,10 +102,15 @@ export class WebNNBackend implements Backend {
   #queue: Promise<void> = Promise.resolve();
   #graphs = new Map<string, Promise<MLGraph>>();
   #unbuildable = new Map<string, string>();
+  #fuse: boolean;
+  /** Graph ops recorded since the last flush point, run as one graph (fuse mode). */
+  #segment: FusedOp[] = [];
+  /** Storages released while a segment is pending: recycled after it runs. */
+  #deferred: NNStorage[] = [];
   #pool = new Map<string, MLTensor[]>();
   #live = new Set<NNStorage>();
   #fallbacks: WebNNFallback[];
-  #stats: WebNNStats = { graphsBuilt: 0, dispatches: 0, fallbackRuns: 0 };
+  #stats: WebNNStats = { graphsBuilt: 0, dispatches: 0, fallbackRuns: 0, fusedDispatches: 0 };
   #failure: unknown = null;
   #allocated = 0;
   #peak = 0;
@@ -96,6 +123,7 @@ export class WebNNBackend implements Backend {
     this.#context = options.context;
     this.#Builder = options.builder;
     this.deviceType = options.deviceType;
+    this.#fuse = options.fuse ?? true;
     this.plan = planWebNN(this.#context.opSupportLimits());
     this.#fallbacks = [...this.plan.fallbacks];
     this.lost = this.#context.lost.then((info) => new DeviceLostError('webnn', info?.message ?? 'the MLContext was lost'));
@@ -133,6 +161,7 @@ export class WebNNBackend implements Backend {
   download(t: Tensor): Promise<AnyTypedArray> {
     this.#alive();
     const s = this.#own('download', t);
+    this.#closeSegment();
     return this.#enqueueValue(async () => {
       if (s.error !== null) throw s.error;
       return (await this.#toHost(s)).slice();
@@ -182,17 +211,21 @@ export class WebNNBackend implements Backend {
     }
     if (s.cpuQuant) disposeQuantized(s.cpuQuant);
     // queued work may still read it: its MLTensor goes back to the pool only after that work
-    if (!this.#disposed) this.#enqueue([], [], async () => this.#recycle(s));
+    if (this.#disposed) return;
+    if (this.#segment.length) this.#deferred.push(s);
+    else this.#enqueue([], [], async () => this.#recycle(s));
   }
 
   // ---- execution ------------------------------------------------------------------------------------
 
   flush(): void {
     this.#alive();
+    this.#closeSegment();
   }
 
   async sync(): Promise<void> {
     this.#alive();
+    this.#closeSegment();
     await this.#enqueueValue(async () => undefined);
     const failure = this.#failure;
     this.#failure = null;
@@ -202,6 +235,8 @@ export class WebNNBackend implements Backend {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#segment = [];
+    this.#deferred = [];
     for (const s of this.#live) s.ml?.destroy();
     this.#live.clear();
     for (const list of this.#pool.values()) for (const t of list) t.destroy();
@@ -355,19 +390,20 @@ export class WebNNBackend implements Backend {
       }
     };
     if (reason !== null || cache.size === 0 || x.size === 0) {
-      this.#enqueue([cs], [cs, xs], onCpu);
+      this.#enqueueCpu([cs], [cs, xs], onCpu);
       return;
     }
     // (head, position) of every row of x, in the [Hkv, T, 2] order of the transposed updates
     const indices = new Int32Array(hkv * t * 2);
     for (let hi = 0; hi < hkv; hi++) for (let ti = 0; ti < t; ti++) indices.set([hi, offset + ti], (hi * t + ti) * 2);
     const key = `kvWrite ${hkv} ${s} ${dh} ${t}`;
-    this.#enqueue([cs], [cs, xs], async () => {
+    const build = (gb: MLGraphBuilder): g.Outputs => g.kvWriteGraph(gb, hkv, s, dh, t);
+    this.#graphOp({ key, build, inputs: { cache: cs, x: xs }, extra: { indices }, out: cs, single: async () => {
       // a graph cannot write the tensor it reads: the new cache goes to a fresh MLTensor that replaces the old
       const next: NNStorage = { byteLength: cs.byteLength, dtype: 'f32', size: cs.size, host: null, hostValid: false, ml: null, mlValid: false, error: null };
       const idx = this.#scratch('i32', indices);
       try {
-        await this.#dispatch(key, (gb) => g.kvWriteGraph(gb, hkv, s, dh, t), { cache: cs, x: xs, indices: idx }, { out: next });
+        await this.#dispatch(key, build, { cache: cs, x: xs, indices: idx }, { out: next });
       } catch (e) {
         if (!(e instanceof GraphBuildError)) throw e;
         this.#noteFallback(op, e.message);
@@ -379,7 +415,7 @@ export class WebNNBackend implements Backend {
       cs.ml = next.ml;
       cs.mlValid = true;
       cs.hostValid = false;
-    });
+    } }, [cs, xs]);
   }
 
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, opts: AttentionOptions): Tensor {
@@ -411,7 +447,7 @@ export class WebNNBackend implements Backend {
     const indices = this.#outTensor(shape, 'i32');
     const outs = [this.#sto(values), this.#sto(indices)];
     const xr = this.#ref(x);
-    this.#enqueue(outs, [xs], () => this.#runOnCpu([xr], (c, [xx]) => {
+    this.#enqueueCpu(outs, [xs], () => this.#runOnCpu([xr], (c, [xx]) => {
       const r = c.topk(xx!, k);
       return [r.values, r.indices];
     }, outs));
@@ -435,12 +471,19 @@ export class WebNNBackend implements Backend {
     const ins = refs.map((r) => r.s);
     const reason = this.plan.ops.get(op) ?? null;
     const empty = out.size === 0 || inputs.some((t) => t.size === 0);
-    this.#enqueue([os], ins, async () => {
+    if (reason !== null || empty) {
+      this.#enqueueCpu([os], ins, async () => {
+        await before?.();
+        await this.#runOnCpu(refs, (c, xs) => [cpu(c, xs)], [os]);
+      });
+      return out;
+    }
+    const byName = Object.fromEntries(names.map((n, i) => [n, ins[i]!]));
+    const single = async (): Promise<void> => {
       await before?.();
-      if (reason !== null || empty) return this.#runOnCpu(refs, (c, xs) => [cpu(c, xs)], [os]);
       const scratch = Object.entries(extra).map(([name, data]) => [name, this.#scratch(dtypeOf(data), data)] as const);
       try {
-        await this.#dispatch(key, build, { ...Object.fromEntries(names.map((n, i) => [n, ins[i]!])), ...Object.fromEntries(scratch) }, { out: os });
+        await this.#dispatch(key, build, { ...byName, ...Object.fromEntries(scratch) }, { out: os });
       } catch (e) {
         if (!(e instanceof GraphBuildError)) throw e;
         this.#noteFallback(op, e.message);
@@ -448,7 +491,8 @@ export class WebNNBackend implements Backend {
       } finally {
         for (const [, s] of scratch) this.#recycle(s);
       }
-    });
+    };
+    this.#graphOp({ key, build, inputs: byName, extra, out: os, single, ...(before ? { before } : {}) }, ins);
     return out;
   }
 
@@ -478,20 +522,152 @@ export class WebNNBackend implements Backend {
       await this.#runOnCpu([xr], (c, [xx]) => [op === 'qmatvec' ? c.qmatvec(cw, xx!) : c.qmatmul(xx!, cw)], [os]);
     };
     if (!q8) {
-      this.#enqueue([os], [xs, data], onCpu);
+      this.#enqueueCpu([os], [xs, data], onCpu);
       return out;
     }
     const inputs: Record<string, NNStorage> = { codes: q8.codes, scale: q8.scale, x: xs, ...(q8.min ? { min: q8.min } : {}) };
-    this.#enqueue([os], [...Object.values(inputs), data], async () => {
+    const key = `q8 ${m} ${n} ${k} ${w.groupSize} ${w.symmetric}`;
+    const build = (gb: MLGraphBuilder): g.Outputs => g.q8Graph(gb, m, n, k, w.groupSize, w.symmetric);
+    this.#graphOp({ key, build, inputs, extra: {}, out: os, single: async () => {
       try {
-        await this.#dispatch(`q8 ${m} ${n} ${k} ${w.groupSize} ${w.symmetric}`, (gb) => g.q8Graph(gb, m, n, k, w.groupSize, w.symmetric), inputs, { out: os });
+        await this.#dispatch(key, build, inputs, { out: os });
       } catch (e) {
         if (!(e instanceof GraphBuildError)) throw e;
         this.#noteFallback(`${op} int8`, e.message);
         await onCpu();
       }
-    });
+    } }, [...Object.values(inputs), data]);
     return out;
+  }
+
+  /** Records a graph op: queued alone, or added to the pending segment in fuse mode. */
+  #graphOp(op: FusedOp, inputs: NNStorage[]): void {
+    if (!this.#fuse) {
+      this.#enqueue([op.out], inputs, op.single);
+      return;
+    }
+    // a check in `before` reads its inputs' values, so they must not come from the pending segment
+    if (op.before && inputs.some((s) => this.#segment.some((o) => o.out === s))) this.#closeSegment();
+    this.#segment.push(op);
+    if (this.#segment.length >= 4096) this.#closeSegment();
+  }
+
+  /** Queues cpu work after the pending segment. */
+  #enqueueCpu(outputs: NNStorage[], inputs: NNStorage[], work: () => Promise<void>): void {
+    this.#closeSegment();
+    this.#enqueue(outputs, inputs, work);
+  }
+
+  /** Queues the pending segment as one task, then the recycling of what was released meanwhile. */
+  #closeSegment(): void {
+    if (!this.#segment.length) return;
+    const seg = this.#segment;
+    const deferred = this.#deferred;
+    this.#segment = [];
+    this.#deferred = [];
+    const written = new Set<NNStorage>();
+    const external = new Set<NNStorage>();
+    for (const op of seg) {
+      for (const s of Object.values(op.inputs)) if (!written.has(s)) external.add(s);
+      written.add(op.out);
+    }
+    // what is still alive now can be read by work queued after the segment: those are its outputs
+    const live = new Set([...written].filter((s) => this.#live.has(s)));
+    this.#enqueue([...written], [...external], () => this.#runSegment(seg, live));
+    for (const s of deferred) this.#enqueue([], [], async () => this.#recycle(s));
+  }
+
+  /**
+   * One graph for a run of ops: each op's graph is composed onto the previous ones' results; the graph inputs
+   * are the storages read before any op of the run wrote them, the outputs those still alive at the end. Its
+   * key is the ops' keys and wiring, so a decode loop reuses one graph per step. A refused graph runs op by op.
+   */
+  async #runSegment(all: FusedOp[], live: Set<NNStorage>): Promise<void> {
+    // drop ops whose results nothing alive needs (a graph has only the inputs its outputs reach)
+    const lastWriter = new Map<NNStorage, number>();
+    const sources = all.map((op, i) => {
+      const from = Object.values(op.inputs).map((s) => lastWriter.get(s)).filter((j): j is number => j !== undefined);
+      lastWriter.set(op.out, i);
+      return from;
+    });
+    const needed = new Set([...live].map((s) => lastWriter.get(s)!));
+    for (let i = all.length - 1; i >= 0; i--) if (needed.has(i)) for (const j of sources[i]!) needed.add(j);
+    const seg = all.filter((_, i) => needed.has(i));
+    if (seg.length === 0) return;
+    if (seg.length === 1) return seg[0]!.single();
+    for (const op of seg) await op.before?.();
+    const ext = new Map<NNStorage, string>();
+    const writer = new Map<NNStorage, number>();
+    const parts: string[] = [];
+    seg.forEach((op, i) => {
+      const refs = Object.entries(op.inputs).map(([name, s]) => {
+        const w = writer.get(s);
+        if (w !== undefined) return `${name}=p${w}`;
+        if (!ext.has(s)) ext.set(s, `i${ext.size}`);
+        return `${name}=${ext.get(s)!}`;
+      });
+      writer.set(op.out, i);
+      parts.push(`${op.key}(${refs.join(',')})`);
+    });
+    const outs = [...writer.keys()].filter((s) => live.has(s));
+    const key = `fused ${parts.join('; ')} → ${outs.map((s) => writer.get(s)).join(',')}`;
+    const build = (b: MLGraphBuilder): g.Outputs => {
+      const cur = new Map<NNStorage, MLOperand>();
+      seg.forEach((op, i) => {
+        const resolve: g.InputResolver = (name, dataType, size) => {
+          const s = op.inputs[name];
+          if (!s) return b.input(`e${i}_${name}`, { dataType, shape: [size] });
+          let o = cur.get(s);
+          if (!o) cur.set(s, (o = b.input(ext.get(s)!, { dataType, shape: [size] })));
+          return o;
+        };
+        cur.set(op.out, g.withInputs(resolve, () => op.build(b)).out!);
+      });
+      return Object.fromEntries(outs.map((s, k) => [`o${k}`, cur.get(s)!]));
+    };
+    let graph: MLGraph;
+    try {
+      graph = await this.#graph(key, build);
+    } catch (e) {
+      if (!(e instanceof GraphBuildError)) throw e;
+      for (const op of seg) await op.single();
+      return;
+    }
+    const mlIn: Record<string, MLTensor> = {};
+    for (const [s, name] of ext) mlIn[name] = await this.#toDevice(s);
+    const scratch: NNStorage[] = [];
+    for (const [i, op] of seg.entries()) {
+      for (const [name, data] of Object.entries(op.extra)) {
+        const st = this.#scratch(dtypeOf(data), data);
+        scratch.push(st);
+        mlIn[`e${i}_${name}`] = await this.#toDevice(st);
+      }
+    }
+    // a storage the graph reads and writes (a KV cache) gets a fresh MLTensor that then replaces its old one
+    const swaps: [NNStorage, MLTensor][] = [];
+    const mlOut: Record<string, MLTensor> = {};
+    for (const [k, s] of outs.entries()) {
+      if (ext.has(s)) {
+        const t = await this.#tensor(s.dtype, s.size);
+        swaps.push([s, t]);
+        mlOut[`o${k}`] = t;
+      } else {
+        s.ml ??= await this.#tensor(s.dtype, s.size);
+        mlOut[`o${k}`] = s.ml;
+      }
+    }
+    this.#context.dispatch(graph, mlIn, mlOut);
+    this.#stats.dispatches++;
+    this.#stats.fusedDispatches++;
+    for (const st of scratch) this.#recycle(st);
+    for (const [s, t] of swaps) {
+      this.#recycle(s);
+      s.ml = t;
+    }
+    for (const s of outs) {
+      s.mlValid = true;
+      s.hostValid = false;
+    }
   }
 
   /** Queues `work`; it is skipped (its outputs inheriting the error) when an input's op failed. */
