@@ -82,8 +82,10 @@ export interface WebNNStats {
 }
 
 /**
- * The WebNN backend: each op becomes a small MLGraph (built once per op, shape and options, then cached)
- * dispatched on an MLContext for the cpu, gpu or npu device. Ops or dtypes the context does not support
+ * The WebNN backend: each op is a small MLGraph composition (graphs.ts); the ops recorded between flush points
+ * (download, sync, flush, a cpu fallback) are composed into one MLGraph, cached under the ops' keys and wiring,
+ * so a decode step compiles once and dispatches once (`fuse: false`: one cached graph per op, shape and options),
+ * on an MLContext for the cpu, gpu or npu device. Ops or dtypes the context does not support
  * (per `opSupportLimits()`), packed 4/3/2-bit weights and top-k run on the cpu backend instead; `fallbacks()`
  * lists each with its reason. WebNN's builder and tensor calls are asynchronous, so ops are recorded in
  * order on one queue and run there; `download()` and `sync()` wait for it. Argument errors are thrown at
