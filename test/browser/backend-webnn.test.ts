@@ -1,6 +1,8 @@
 import { expect, fixture, html, oneEvent } from '@open-wc/testing';
 import '../../components/accel-capabilities/index.js';
 import type { AccelCapabilities } from '../../components/accel-capabilities/accel-capabilities.js';
+import '../../components/accel-model/index.js';
+import type { AccelModel } from '../../components/accel-model/accel-model.js';
 import { getEngine } from '../../engine/index.js';
 import { configureElements } from '../../src/index.js';
 import { createWebNNBackend, type WebNNBackend } from '../../engine/backends/webnn/index.js';
@@ -64,6 +66,32 @@ describe('<accel-capabilities> with a WebNN context (double installed as navigat
     } finally {
       uninstall();
       await getEngine().capabilities({ refresh: true });
+    }
+  });
+});
+
+describe('<accel-model backend="webnn"> on the double', () => {
+  it('loads tiny-llama onto the WebNN backend and greedy-decodes the reference tokens', async () => {
+    configureElements({ engine: 'inline' });
+    const d = createWebNNDouble();
+    const uninstall = d.install();
+    try {
+      const ref = (await (await fetch('/test/fixtures/models/tiny-llama/reference.json')).json()) as { prompts: { input_ids: number[]; greedy: { tokens: number[] } }[] };
+      const el = await fixture<AccelModel>(html`<accel-model src="/models/tiny-llama/" backend="webnn" max-sequence="64"></accel-model>`);
+      expect(el.getAttribute('backend')).to.equal('webnn');
+      setTimeout(() => void el.load());
+      const ready = await oneEvent(el, 'accel-ready');
+      expect(ready.detail.backend).to.equal('webnn');
+      const model = await el.ready();
+      const p = ref.prompts[0]!;
+      const result = await model.generate({ tokens: p.input_ids }, { maxNewTokens: 12, temperature: 0, ignoreEos: true }).result;
+      expect(result.tokens).to.deep.equal(p.greedy.tokens.slice(0, 12));
+      const be = (model as unknown as { backend: WebNNBackend }).backend;
+      expect(be.deviceType).to.equal('gpu');
+      expect(be.fallbacks().map((f) => f.op)).to.deep.equal(['topk']);
+      el.unload();
+    } finally {
+      uninstall();
     }
   });
 });
