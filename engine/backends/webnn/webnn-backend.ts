@@ -12,6 +12,9 @@ import * as g from './graphs.js';
 import { planWebNN, type WebNNFallback, type WebNNPlan } from './support.js';
 import type { MLContext, MLDeviceType, MLGraph, MLGraphBuilder, MLGraphBuilderCtor, MLOperand, MLOperandDataType, MLTensor } from './webnn-types.js';
 
+/** Compiled graphs kept (least recently used dropped first). */
+const MAX_GRAPHS = 256;
+
 const DATA_TYPE: Readonly<Record<DType, MLOperandDataType>> = { f32: 'float32', f16: 'float16', i32: 'int32', u8: 'uint8', u32: 'uint32' };
 
 /**
@@ -718,6 +721,11 @@ export class WebNNBackend implements Backend {
         this.#graphs.delete(key);
         throw new GraphBuildError(reason);
       });
+      this.#graphs.set(key, graph);
+      // every prompt length makes its own step graph: keep the most recent ones (a decode loop's stays in)
+      if (this.#graphs.size > MAX_GRAPHS) this.#graphs.delete(this.#graphs.keys().next().value!);
+    } else {
+      this.#graphs.delete(key);
       this.#graphs.set(key, graph);
     }
     return graph;
