@@ -1,7 +1,8 @@
 import { AccelError } from './errors.js';
 import { probeCapabilities, type ProbeSources } from './capabilities/probe.js';
 import { recommendBackend } from './capabilities/recommend.js';
-import type { BackendChoice, CapabilityReport, RecommendRequest } from './capabilities/types.js';
+import type { BackendChoice, CapabilityReport, RecommendRequest, WebNNDeviceType } from './capabilities/types.js';
+import type { ML } from './backends/webnn/webnn-types.js';
 import type { Backend, BackendName } from './backends/backend.js';
 import { createBackend } from './backends/registry.js';
 import { AbortError, InvalidArgumentError } from './errors.js';
@@ -33,6 +34,8 @@ interface SharedLoad {
 export interface EngineOptions extends ProbeSources {
   /** Worker threads for the wasm backend. */
   wasmThreads?: number;
+  /** Device of the WebNN backend's MLContext when `backend: 'webnn'` is asked for; 'auto' takes the recommended one. */
+  webnnDeviceType?: WebNNDeviceType;
 }
 
 export type BackendRequest = BackendName | 'auto';
@@ -81,10 +84,18 @@ export class Engine {
    * creates a fresh one.
    */
   async backend(name: BackendRequest = 'auto', request: RecommendRequest = {}): Promise<Backend> {
-    const resolved = name === 'auto' ? await this.#autoBackend(request) : name;
+    const auto = name === 'auto' ? await this.#autoBackend(request) : null;
+    const resolved = auto?.backend ?? (name as BackendName);
     let pending = this.#backends.get(resolved);
     if (!pending) {
-      pending = createBackend(resolved, { gpu: this.#options.gpu, ...(this.#options.wasmThreads !== undefined ? { threads: this.#options.wasmThreads } : {}) });
+      const o = this.#options;
+      const webnnDeviceType = o.webnnDeviceType ?? auto?.webnnDevice;
+      pending = createBackend(resolved, {
+        gpu: o.gpu,
+        ...(o.wasmThreads !== undefined ? { threads: o.wasmThreads } : {}),
+        ...(o.ml !== undefined ? { ml: o.ml as ML | null } : {}),
+        ...(webnnDeviceType ? { webnnDeviceType } : {}),
+      });
       this.#backends.set(resolved, pending);
       pending.then(
         (b) => void b.lost.then(() => this.#forget(resolved, pending!)),
@@ -94,9 +105,10 @@ export class Engine {
     return pending;
   }
 
-  async #autoBackend(request: RecommendRequest): Promise<BackendName> {
-    const choice = (await this.recommendBackend(request)).find((c) => c.usable && c.backend !== 'webnn' && c.backend !== 'remote');
-    return (choice?.backend as BackendName | undefined) ?? 'cpu';
+  async #autoBackend(request: RecommendRequest): Promise<{ backend: BackendName; webnnDevice?: WebNNDeviceType }> {
+    const choice = (await this.recommendBackend(request)).find((c) => c.usable && c.backend !== 'remote');
+    if (!choice) return { backend: 'cpu' };
+    return { backend: choice.backend as BackendName, ...(choice.webnnDevice ? { webnnDevice: choice.webnnDevice } : {}) };
   }
 
   #forget(name: BackendName, pending: Promise<Backend>): void {

@@ -4,6 +4,7 @@ export { recommendBackend, BYTES_PER_PARAM, formatBytes } from './capabilities/r
 export type * from './capabilities/types.js';
 export type { MLLike } from './capabilities/detect-webnn.js';
 export type { Backend, BackendName, MemoryInfo } from './backends/backend.js';
+export type { WebNNBackend, WebNNFallback, WebNNStats } from './backends/webnn/index.js';
 export { Tensor } from './tensor/tensor.js';
 export type { DType } from './tensor/dtype.js';
 export type { BackendRequest, EngineLoadOptions } from './engine.js';

@@ -11,7 +11,7 @@ const MODEL_TYPES: readonly ModelType[] = ['text-generation', 'feature-extractio
 
 /**
  * Shows what this device can do for machine learning: the WebGPU adapter with its features and limits,
- * whether WebNN contexts can be created, the WebAssembly features, cores, memory and storage, and which
+ * whether WebNN contexts can be created (and which ops each would leave to the cpu backend), the WebAssembly features, cores, memory and storage, and which
  * backend the engine recommends for a model of a given size — each with a clear ✓ or ✗ and the reason.
  *
  * @tagname accel-capabilities
@@ -208,7 +208,12 @@ export class AccelCapabilities extends AccelElement {
       <dl>
         ${this.#flag('navigator.ml', n.api, n.api ? '' : 'not exposed')}
         ${n.api
-          ? (['cpu', 'gpu', 'npu'] as const).map((d) => this.#flag(`${d} context`, n.contexts[d].created, n.contexts[d].error ?? ''))
+          ? (['cpu', 'gpu', 'npu'] as const).map((d) => {
+              const c = n.contexts[d];
+              // a created context: which engine ops the WebNN backend would run on the cpu instead
+              const detail = !c.created ? (c.error ?? '') : c.fallbacks ? `ops on the cpu backend: ${c.fallbacks.map((f) => f.op).join(', ') || 'none'}` : '';
+              return this.#flag(`${d} context`, c.created, detail);
+            })
           : nothing}
       </dl>
     </section>`;

@@ -1,6 +1,6 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { AbortError, BackendUnavailableError, InvalidArgumentError, ServerModel, formatBytes, getEngine, isRemoteSource, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
+import { AbortError, InvalidArgumentError, ServerModel, formatBytes, getEngine, isRemoteSource, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { absoluteSource } from '../../src/controllers/model-lookup.js';
 import type { AccelModelReadyDetail } from '../../src/events.js';
@@ -27,8 +27,9 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  *
  * @attr src - Model folder URL, `.gguf` file URL, `hf:owner/name[@revision]`, `ipfs://CID`, or a remote model
  *   `openai+https://host/v1#model-name` (the name after `#`; it may be left out when the server serves one model).
- * @attr backend - auto (default), webgpu, wasm, cpu, webnn, or remote (implied by an `openai+` src; with
- *   `backend="remote"` a plain `https://host/v1#model-name` src works too).
+ * @attr backend - auto (default), webgpu, wasm, cpu, webnn (a WebNN MLContext; ops it lacks run on the cpu backend;
+ *   where the browser cannot create a context, loading fails with `accel-error` code `backend-unavailable`), or remote
+ *   (implied by an `openai+` src; with `backend="remote"` a plain `https://host/v1#model-name` src works too).
  * @attr precision - original (default: the checkpoint's own weights; GGUF files keep Q8_0/Q4_0), or a Llama-family
  *   float checkpoint's projections quantized while it loads: q8, q4 (g32), q3, q2 (g128, clip search) or mixed
  *   (attention 3-bit, feed-forward 2-bit, lm_head 4-bit), or auto (the best of those whose weights fit `memory-budget`).
@@ -167,7 +168,6 @@ export class AccelModel extends AccelElement {
     try {
       if (!this.src) throw new InvalidArgumentError('<accel-model> needs a src attribute (a model folder URL, a .gguf URL, hf:owner/name or ipfs://CID).');
       if (!BACKENDS.includes(this.backend)) throw new InvalidArgumentError(`<accel-model backend="${this.backend}">: expected one of ${BACKENDS.join(', ')}.`);
-      if (this.backend === 'webnn') throw new BackendUnavailableError('webnn', 'this build of accel has no WebNN backend yet; use webgpu, wasm or auto');
       if (!['low', 'balanced', 'max'].includes(this.memoryProfile)) throw new InvalidArgumentError(`<accel-model memory-profile="${this.memoryProfile}">: expected low, balanced or max.`);
       if (!PRECISIONS.includes(this.precision)) throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: expected one of ${PRECISIONS.join(', ')}.`);
       const remote = this.#remote();

@@ -5,7 +5,7 @@ import type { QuantFormat } from '../quant/layout.js';
 import type { QuantizedTensor } from '../quant/quantized-tensor.js';
 import type { DeviceLostError } from '../errors.js';
 
-export type BackendName = 'webgpu' | 'wasm' | 'cpu';
+export type BackendName = 'webgpu' | 'wasm' | 'cpu' | 'webnn';
 
 export interface MemoryInfo {
   /** Bytes held by live tensors. */

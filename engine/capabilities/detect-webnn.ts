@@ -1,3 +1,5 @@
+import { planWebNN } from '../backends/webnn/support.js';
+import type { MLOpSupportLimits } from '../backends/webnn/webnn-types.js';
 import type { WebNNContextOutcome, WebNNDeviceType, WebNNReport } from './types.js';
 
 /** The slice of the WebNN API that probing needs (navigator.ml). */
@@ -19,9 +21,14 @@ export async function detectWebNN(ml: MLLike | null | undefined): Promise<WebNNR
   }
   for (const deviceType of DEVICE_TYPES) {
     try {
-      const ctx = (await ml.createContext({ deviceType })) as { destroy?: () => void } | null;
-      ctx?.destroy?.();
-      contexts[deviceType] = { created: true, error: null };
+      const ctx = (await ml.createContext({ deviceType })) as { destroy?: () => void; opSupportLimits?: () => MLOpSupportLimits } | null;
+      let fallbacks: { op: string; reason: string }[] | undefined;
+      try {
+        if (typeof ctx?.opSupportLimits === 'function') fallbacks = planWebNN(ctx.opSupportLimits()).fallbacks;
+      } finally {
+        ctx?.destroy?.();
+      }
+      contexts[deviceType] = { created: true, error: null, ...(fallbacks ? { fallbacks } : {}) };
     } catch (e) {
       contexts[deviceType] = { created: false, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
     }

@@ -33,6 +33,54 @@ interface Scored extends BackendChoice {
   score: number;
 }
 
+// Engine ops each kind of model runs per token (sampling's top-k, once a token, is left out).
+const DECODER_OPS = ['matmul', 'matvec', 'add', 'mul', 'embedding', 'rmsNorm', 'softmax', 'silu', 'rope', 'kvWrite', 'attention', 'argmax'];
+const ENCODER_OPS = ['matmul', 'add', 'mul', 'embedding', 'layerNorm', 'softmax', 'gelu erf', 'gelu tanh', 'attention'];
+
+/**
+ * WebNN's place: the best created context (npu, then gpu, then cpu) by how many of the model's ops it runs
+ * natively. All native on an NPU beats WebGPU (it offloads the GPU and is built for this work); on a GPU it
+ * beats WebGPU only where WebGPU has no hardware adapter; a CPU context sits between the wasm variants. A
+ * context that sends some of the model's ops to the cpu backend ranks just above plain cpu.
+ */
+function webnnChoice(report: CapabilityReport, request: RecommendRequest, precision: Precision, size: string, need: number, tooBig: boolean, hardwareWebGPU: boolean): Scored {
+  const nn = report.webnn;
+  const devices = (['npu', 'gpu', 'cpu'] as const).filter((d) => nn.contexts[d].created);
+  if (!nn.api) return { backend: 'webnn', usable: false, score: 0, reason: 'webnn: navigator.ml is not exposed by this browser' };
+  if (!devices.length) {
+    const first = (['cpu', 'gpu', 'npu'] as const).map((d) => nn.contexts[d].error).find(Boolean);
+    return { backend: 'webnn', usable: false, score: 0, reason: `webnn: no context could be created${first ? ` (${first})` : ''}` };
+  }
+  if (tooBig) return { backend: 'webnn', usable: false, score: 0, reason: `webnn: ${size} needs ~${formatBytes(need)}, more than this device's ${report.device.deviceMemoryGiB} GiB allows` };
+  const ops = request.modelType === 'text-generation' ? DECODER_OPS : request.modelType === 'feature-extraction' ? ENCODER_OPS : [...new Set([...DECODER_OPS, ...ENCODER_OPS])];
+  const missing = (d: (typeof devices)[number]): { op: string; reason: string }[] => {
+    const f = nn.contexts[d].fallbacks;
+    // a context without opSupportLimits() says nothing about its operators: count that as a gap, not as support
+    if (!f) return [{ op: '*', reason: 'operator support unknown' }];
+    const list = f.filter((x) => ops.includes(x.op));
+    if (precision === 'q8') list.push(...f.filter((x) => x.op === 'qmatvec int8'));
+    if (precision === 'q4' || precision === 'q3' || precision === 'q2') list.push({ op: `qmatvec ${precision}`, reason: 'packed 4/3/2-bit weights have no WebNN data type' });
+    return list;
+  };
+  const best = [...devices].sort((a, b) => missing(a).length - missing(b).length)[0]!;
+  const gaps = missing(best);
+  const unverified = 'real-device WebNN runs are not yet verified';
+  if (!nn.contexts[best].fallbacks) {
+    return { backend: 'webnn', webnnDevice: best, usable: true, score: 20, reason: `webnn: ${best} context, but it has no opSupportLimits(), so which ops run natively is unknown` };
+  }
+  if (gaps.length) {
+    const list = gaps.slice(0, 3).map((x) => `${x.op} (${x.reason})`).join('; ');
+    return { backend: 'webnn', webnnDevice: best, usable: true, score: 20, reason: `webnn: ${best} context, but ${gaps.length} of the model's ops fall back to the cpu backend: ${list}${gaps.length > 3 ? '; …' : ''}` };
+  }
+  if (best === 'npu') return { backend: 'webnn', webnnDevice: best, usable: true, score: 110, reason: `webnn: NPU context runs every op of ${size} natively — offloads the GPU and CPU (${unverified})` };
+  if (best === 'gpu') {
+    return hardwareWebGPU
+      ? { backend: 'webnn', webnnDevice: best, usable: true, score: 90, reason: `webnn: GPU context runs every op natively, but the WebGPU kernels are tuned for this decode loop (${unverified})` }
+      : { backend: 'webnn', webnnDevice: best, usable: true, score: 105, reason: `webnn: GPU context runs every op of ${size} natively where WebGPU has no hardware adapter (${unverified})` };
+  }
+  return { backend: 'webnn', webnnDevice: best, usable: true, score: 55, reason: `webnn: CPU context runs every op natively (${unverified})` };
+}
+
 /**
  * Orders the backends for a model on the probed machine, best first, each with the reason for its
  * place. Unusable backends are listed last with what stops them, so a UI can explain every ✗.
@@ -84,15 +132,7 @@ export function recommendBackend(report: CapabilityReport, request: RecommendReq
     out.push({ backend: 'wasm', usable: true, score: w.threads ? 60 : 50, reason: `wasm: ${threads}` });
   }
 
-  const nn = report.webnn;
-  const nnContexts = (['cpu', 'gpu', 'npu'] as const).filter((d) => nn.contexts[d].created);
-  let nnReason: string;
-  if (!nn.api) nnReason = 'webnn: navigator.ml is not exposed by this browser';
-  else if (!nnContexts.length) {
-    const first = (['cpu', 'gpu', 'npu'] as const).map((d) => nn.contexts[d].error).find(Boolean);
-    nnReason = `webnn: no context could be created${first ? ` (${first})` : ''}`;
-  } else nnReason = `webnn: contexts for ${nnContexts.join(', ')} exist, but this build of accel has no WebNN backend`;
-  out.push({ backend: 'webnn', usable: false, score: 0, reason: nnReason });
+  out.push(webnnChoice(report, request, precision, size, need, tooBigForDevice, gpu.deviceCreated && !!gpu.adapter && !gpu.adapter.isFallbackAdapter));
 
   const cpuImpractical = params > 50e6 || (measured !== null && measured > 200 * 2 ** 20);
   out.push({ backend: 'cpu', usable: true, score: 10, reason: `cpu: plain JavaScript reference kernels — works everywhere, the slowest choice${cpuImpractical ? ` (impractical for ${params > 0 ? `${formatParams(params)} params` : formatBytes(need)})` : ''}` });
@@ -111,7 +151,7 @@ export function recommendBackend(report: CapabilityReport, request: RecommendReq
 
   return out
     .sort((x, y) => Number(y.usable) - Number(x.usable) || y.score - x.score)
-    .map(({ backend, usable, reason }) => ({ backend, usable, reason }));
+    .map(({ score: _score, ...choice }) => choice);
 }
 
 /** `openai+https://host/v1#model` → `model on host` (no path, query or credentials in the report). */

@@ -85,6 +85,11 @@ export interface WebNNContextOutcome {
   created: boolean;
   /** The browser's message when createContext threw or rejected; null when created or not tried. */
   error: string | null;
+  /**
+   * For a created context: the engine ops its `opSupportLimits()` does not cover, which the WebNN backend runs
+   * on the cpu backend instead, each with the reason (op names as in engine/backends/webnn/support.ts).
+   */
+  fallbacks?: { op: string; reason: string }[];
 }
 
 export interface WasmReport {
@@ -136,7 +141,7 @@ export interface RecommendRequest {
   remote?: string;
 }
 
-export type RecommendableBackend = BackendName | 'webnn' | 'remote';
+export type RecommendableBackend = BackendName | 'remote';
 
 export interface BackendChoice {
   backend: RecommendableBackend;
@@ -144,4 +149,6 @@ export interface BackendChoice {
   usable: boolean;
   /** One line saying why it sits where it does. */
   reason: string;
+  /** For webnn: the device type of the context it would use. */
+  webnnDevice?: WebNNDeviceType;
 }

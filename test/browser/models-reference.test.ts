@@ -19,7 +19,7 @@ const fixture = async <T>(name: string): Promise<T> => (await fetch(`/test/fixtu
 const LOGIT_TOLERANCE = 1e-3;
 const BACKENDS: BackendName[] = ['cpu', 'wasm', 'webgpu'];
 // SwiftShader decodes this model at about 1 token/s, so the incremental decode there is shorter.
-const DECODE_STEPS: Record<BackendName, number> = { cpu: 64, wasm: 64, webgpu: 6 };
+const DECODE_STEPS: Record<BackendName, number> = { cpu: 64, wasm: 64, webgpu: 6, webnn: 64 };
 
 
 
