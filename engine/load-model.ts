@@ -18,6 +18,9 @@ import type { WeightStore } from './models/weights.js';
 import { StreamingGgufUpload, StreamingSafetensorsUpload } from './models/streaming-upload.js';
 import { describePlan, resolvePlan, type LoadPrecision, type QuantPlan, type TensorPlan } from './quant/plan.js';
 import type { BertOutput } from './models/bert/bert.js';
+import { VitModel, type ClassifyOptions, type ClassifyResult } from './models/vit/vit.js';
+import type { RgbaImage } from './models/vit/image-processor.js';
+import { parseImageProcessorConfig } from './formats/preprocessor-config.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
 /** What a page needs to show about a loaded model (plain data: crosses Workers). */
@@ -32,8 +35,9 @@ export interface ModelInfo {
   source: string;
   /** The API base URL of a remote model. */
   endpoint?: string;
+  /** Tokenizer vocabulary size; 0 for models without a tokenizer (image classifiers). */
   vocabSize: number;
-  /** KV-cache length (decoders), else max positions. */
+  /** KV-cache length (decoders), else max positions (ViT: patches + CLS). */
   maxSequence: number;
   hasChatTemplate: boolean;
   memory: { weightBytes: number; kvCacheBytes: number; totalBytes: number };
@@ -44,6 +48,8 @@ export interface ModelHandle {
   readonly info: ModelInfo;
   generate(input: GenerateInput, options?: GenerateOptions): Generation;
   embed(text: string): Promise<BertOutput>;
+  /** Image classification (ViT): RGBA pixels (an ImageData works) → the top labels with softmax scores. */
+  classify(image: RgbaImage, options?: ClassifyOptions): Promise<ClassifyResult>;
 }
 
 /** Model-level progress: bytes over all files; `upload` while weights go to the backend. */
@@ -90,7 +96,7 @@ export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase
   memoryBudget?: number;
 }
 
-export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
+export type ModelArchitecture = 'llama' | 'gpt2' | 'bert' | 'vit';
 
 /**
  * A model on one backend with its tokenizer. Decoders expose `lm`; encoders `encoder`. Created by
@@ -98,7 +104,6 @@ export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
  */
 export class Model implements ModelHandle {
   readonly config: ModelConfig;
-  readonly tokenizer: Tokenizer;
   readonly backend: Backend;
   readonly source: string;
   readonly format: 'safetensors' | 'gguf';
@@ -106,27 +111,37 @@ export class Model implements ModelHandle {
   readonly lm: CausalLM | null;
   /** Encoder (bert), else null. */
   readonly encoder: BertModel | null;
+  /** Image classifier (vit), else null. */
+  readonly vision: VitModel | null;
   /** The folder's small JSON files as loaded (config, tokenizer, generation config): what `saveModel` writes back. */
   readonly files: ReadonlyMap<string, string>;
   /** The quantization plan the weights were packed with (describePlan JSON), or null. */
   readonly quantization: Record<string, unknown> | null;
   /** generation_config.json, when the folder has one. */
   readonly generationConfig: Readonly<Record<string, unknown>> | null;
+  #tokenizer: Tokenizer | null;
   #disposed = false;
   #defaults: GenerationDefaults;
 
-  constructor(init: { config: ModelConfig; tokenizer: Tokenizer; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; generationConfig: Record<string, unknown> | null; files?: ReadonlyMap<string, string>; quantization?: Record<string, unknown> | null }) {
+  constructor(init: { config: ModelConfig; tokenizer: Tokenizer | null; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; vision?: VitModel | null; generationConfig: Record<string, unknown> | null; files?: ReadonlyMap<string, string>; quantization?: Record<string, unknown> | null }) {
     this.files = init.files ?? new Map();
     this.quantization = init.quantization ?? null;
     this.config = init.config;
-    this.tokenizer = init.tokenizer;
+    this.#tokenizer = init.tokenizer;
     this.backend = init.backend;
     this.source = init.source;
     this.format = init.format;
     this.lm = init.lm;
     this.encoder = init.encoder;
+    this.vision = init.vision ?? null;
     this.generationConfig = init.generationConfig;
     this.#defaults = init.generationConfig ? generationDefaults(init.generationConfig) : {};
+  }
+
+  /** The text tokenizer; image models have none and throw InvalidArgumentError. */
+  get tokenizer(): Tokenizer {
+    if (!this.#tokenizer) throw new InvalidArgumentError(`${this.config.architecture} is an image model; it has no tokenizer.`);
+    return this.#tokenizer;
   }
 
   get architecture(): ModelArchitecture {
@@ -134,7 +149,7 @@ export class Model implements ModelHandle {
   }
 
   get task(): ModelType {
-    return this.encoder ? 'feature-extraction' : 'text-generation';
+    return this.vision ? 'image-classification' : this.encoder ? 'feature-extraction' : 'text-generation';
   }
 
   get disposed(): boolean {
@@ -143,7 +158,7 @@ export class Model implements ModelHandle {
 
   /** Backend bytes held by this model (weights and KV cache). */
   memory(): { weightBytes: number; kvCacheBytes: number; totalBytes: number } {
-    const m = this.lm ? this.lm.memory() : { weightBytes: this.encoder!.memory().weightBytes, kvCacheBytes: 0 };
+    const m = this.lm ? this.lm.memory() : { weightBytes: (this.encoder ?? this.vision)!.memory().weightBytes, kvCacheBytes: 0 };
     return { ...m, totalBytes: m.weightBytes + m.kvCacheBytes };
   }
 
@@ -157,29 +172,40 @@ export class Model implements ModelHandle {
       backend: this.backend.name,
       format: this.format,
       source: this.source,
-      vocabSize: this.tokenizer.vocabSize,
-      maxSequence: this.lm ? this.lm.maxSequence : (this.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings,
-      hasChatTemplate: this.tokenizer.chatTemplate !== null,
+      vocabSize: this.#tokenizer?.vocabSize ?? 0,
+      maxSequence: this.lm ? this.lm.maxSequence : this.vision ? this.vision.tokens : (this.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings,
+      hasChatTemplate: (this.#tokenizer?.chatTemplate ?? null) !== null,
       memory: this.memory(),
     };
   }
 
   /** Streams a completion (see engine/generate): iterate for tokens, await `.result` for the whole. */
   generate(input: GenerateInput, options: GenerateOptions = {}): Generation {
-    if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} is an encoder; use embed().`);
+    if (!this.lm || !this.#tokenizer) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('text generator')}`);
     return generate(this.lm, this.tokenizer, input, { ...this.#defaults, ...options });
   }
 
   /** Logits for `ids` after what is cached (see CausalLM.forward). */
   forward(ids: Int32Array, options?: { allLogits?: boolean }): Tensor {
-    if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} is an encoder; use embed().`);
+    if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('text generator')}`);
     return this.lm.forward(ids, options);
   }
 
   /** Sentence embeddings (BERT): tokenizes `text` with special tokens. */
   async embed(text: string): Promise<BertOutput> {
-    if (!this.encoder) throw new InvalidArgumentError(`${this.config.architecture} is a decoder; use generate().`);
+    if (!this.encoder || !this.#tokenizer) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('text encoder')}`);
     return this.encoder.embed(Int32Array.from(this.tokenizer.encode(text, { addSpecialTokens: true })));
+  }
+
+  /** Image classification (ViT): the top labels with softmax scores, and the logits. */
+  classify(image: RgbaImage, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+    if (!this.vision) return Promise.reject(new InvalidArgumentError(`${this.config.architecture} ${this.#notA('image classifier')}`));
+    return this.vision.classify(image, options);
+  }
+
+  #notA(what: string): string {
+    const use = this.lm ? 'generate()' : this.encoder ? 'embed()' : 'classify()';
+    return `is not a ${what}; use ${use}.`;
   }
 
   dispose(): void {
@@ -187,6 +213,7 @@ export class Model implements ModelHandle {
     this.#disposed = true;
     this.lm?.dispose();
     this.encoder?.dispose();
+    this.vision?.dispose();
   }
 }
 
@@ -285,6 +312,20 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const config = parseModelConfig(configText, 'config.json');
   if (quantized && config.architecture !== 'llama') throw new InvalidArgumentError(`${named} is available for Llama-family models; this is a ${config.architecture} model — use precision "original".`);
   if (precision === 'auto' && config.architecture === 'llama') ({ plan, description } = resolvePlan('auto', { config, budgetBytes: memoryBudget, tiedEmbeddings: config.tieWordEmbeddings }));
+  if (config.architecture === 'vit') {
+    const pre = await fetchFile('preprocessor_config.json', true);
+    if (!pre) throw new FormatError('preprocessor_config.json', 'the image model folder has no preprocessor_config.json; accel needs it to resize and normalise images (save the image processor with transformers to create it).');
+    const processor = parseImageProcessorConfig(json(pre), config.imageSize, config.numChannels);
+    let vision: VitModel | null = null;
+    const bytes = (await fetchFile('model.safetensors', true));
+    if (!bytes) throw new FormatError('model.safetensors', 'the image model folder has no model.safetensors (sharded image models are not supported).');
+    report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
+    vision = new VitModel(backend, config, processor, safetensorsStore([{ header: parseSafetensors(bytes, 'model.safetensors'), bytes }]));
+    await backend.sync();
+    report({ phase: 'ready', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
+    const files = new Map<string, string>([['config.json', configText], ['preprocessor_config.json', json(pre)]]);
+    return new Model({ config, tokenizer: null, backend, source, format: 'safetensors', lm: null, encoder: null, vision, generationConfig: null, files });
+  }
   const tokJson = await fetchFile('tokenizer.json', true);
   if (!tokJson) throw new FormatError('tokenizer.json', 'the model folder has no tokenizer.json; accel needs the fast-tokenizer file (save the tokenizer with transformers to create it).');
   const tokConfig = await fetchFile('tokenizer_config.json', true);
@@ -328,7 +369,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
     const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
     if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);
     else if (config.architecture === 'gpt2') lm = new Gpt2Model(backend, config, store, seq);
-    else encoder = new BertModel(backend, config, store);
+    else if (config.architecture === 'bert') encoder = new BertModel(backend, config, store);
   } finally {
     for (const u of uploads) u.dispose();
   }

@@ -51,6 +51,7 @@ export function kvBytesPerToken(config: ModelConfig): number {
 }
 
 function maxPositions(config: ModelConfig): number {
+  if (config.architecture === 'vit') return (config.imageSize / config.patchSize) ** 2 + 1;
   return config.architecture === 'gpt2' ? config.nPositions : config.maxPositionEmbeddings;
 }
 

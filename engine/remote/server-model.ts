@@ -9,6 +9,8 @@ import { PushedGeneration } from '../generate/pushed-generation.js';
 import { StopStringMatcher, type FinishReason } from '../generate/stopping.js';
 import type { ModelHandle, ModelInfo, ModelLoadProgress } from '../load-model.js';
 import type { BertOutput } from '../models/bert/bert.js';
+import type { RgbaImage } from '../models/vit/image-processor.js';
+import type { ClassifyOptions, ClassifyResult } from '../models/vit/vit.js';
 import { parseRemoteSource, routeUrl, type RemoteSource } from './source.js';
 import { sseEvents } from './sse.js';
 
@@ -142,6 +144,10 @@ export class ServerModel implements ModelHandle {
 
   embed(_text: string): Promise<BertOutput> {
     return Promise.reject(new InvalidArgumentError(`The remote model "${this.modelName}" is used for text generation here; embeddings from a server are not wired yet.`));
+  }
+
+  classify(_image: RgbaImage, _options?: ClassifyOptions): Promise<ClassifyResult> {
+    return Promise.reject(new InvalidArgumentError(`The remote model "${this.modelName}" is used for text generation here; image classification on a server is not wired.`));
   }
 
   /** Aborts every generation in flight; the handle cannot generate afterwards. */

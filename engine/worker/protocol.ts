@@ -2,6 +2,8 @@ import type { BackendChoice, CapabilityReport, RecommendRequest } from '../capab
 import type { GenerateInput, GenerateOptions, GenerationMetrics, GenerationResult, TokenEvent } from '../generate/index.js';
 import type { ModelInfo, ModelLoadProgress } from '../load-model.js';
 import type { BertOutput } from '../models/bert/bert.js';
+import type { RgbaImage } from '../models/vit/image-processor.js';
+import type { ClassifyOptions, ClassifyResult } from '../models/vit/vit.js';
 import type { BackendRequest } from '../engine.js';
 import type { LoadPrecision, QuantPlan } from '../quant/plan.js';
 
@@ -29,6 +31,7 @@ export type Request =
   | { t: 'unload'; id: number; modelId: number }
   | { t: 'generate'; id: number; modelId: number; input: GenerateInput; options: WireGenerateOptions }
   | { t: 'embed'; id: number; modelId: number; text: string }
+  | { t: 'classify'; id: number; modelId: number; image: RgbaImage; options: ClassifyOptions }
   | { t: 'abort'; id: number }
   | { t: 'pause'; id: number }
   | { t: 'resume'; id: number };
@@ -58,4 +61,5 @@ export type ResultOf = {
   unload: boolean;
   generate: GenerationResult;
   embed: BertOutput;
+  classify: ClassifyResult;
 };

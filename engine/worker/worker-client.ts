@@ -4,6 +4,8 @@ import type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, Gen
 import { PushedGeneration } from '../generate/pushed-generation.js';
 import type { ModelHandle, ModelInfo, ModelLoadProgress } from '../load-model.js';
 import type { BertOutput } from '../models/bert/bert.js';
+import type { RgbaImage } from '../models/vit/image-processor.js';
+import type { ClassifyOptions, ClassifyResult } from '../models/vit/vit.js';
 import type { LoadedReply, Request, Response, WireError, WireGenerateOptions, WireLoadOptions, WireSource } from './protocol.js';
 
 function fromWire(e: WireError): AccelError {
@@ -116,6 +118,11 @@ export class RemoteModel implements ModelHandle {
 
   embed(text: string): Promise<BertOutput> {
     return this.engine.call<BertOutput>({ t: 'embed', modelId: this.modelId, text }).promise;
+  }
+
+  classify(image: RgbaImage, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+    // ImageData does not cross postMessage as such in every browser: send the plain fields
+    return this.engine.call<ClassifyResult>({ t: 'classify', modelId: this.modelId, image: { width: image.width, height: image.height, data: image.data }, options }).promise;
   }
 }
 

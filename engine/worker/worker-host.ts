@@ -50,6 +50,8 @@ export function serveEngine(port: Port): void {
       }
       case 'embed':
         return need(req.modelId).embed(req.text);
+      case 'classify':
+        return need(req.modelId).classify(req.image, req.options);
       case 'generate': {
         const abort = new AbortController();
         aborts.set(req.id, abort);
