@@ -205,7 +205,7 @@ export class Model implements ModelHandle {
 
   #notA(what: string): string {
     const use = this.lm ? 'generate()' : this.encoder ? 'embed()' : 'classify()';
-    return `is not a ${what}; use ${use}.`;
+    return `is not ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what}; use ${use}.`;
   }
 
   dispose(): void {
