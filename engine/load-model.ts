@@ -96,7 +96,7 @@ export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase
   memoryBudget?: number;
 }
 
-export type ModelArchitecture = 'llama' | 'gpt2' | 'bert' | 'vit';
+export type ModelArchitecture = 'llama' | 'gpt2' | 'bert' | 'vit' | 'whisper';
 
 /**
  * A model on one backend with its tokenizer. Decoders expose `lm`; encoders `encoder`. Created by

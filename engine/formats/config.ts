@@ -101,9 +101,32 @@ export interface VitConfig {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-export type ModelConfig = LlamaConfig | Gpt2Config | BertConfig | VitConfig;
+export interface WhisperConfig {
+  readonly architecture: 'whisper';
+  readonly modelType: 'whisper';
+  readonly vocabSize: number;
+  readonly numMelBins: number;
+  readonly dModel: number;
+  readonly encoderLayers: number;
+  readonly encoderAttentionHeads: number;
+  readonly encoderFfnDim: number;
+  readonly decoderLayers: number;
+  readonly decoderAttentionHeads: number;
+  readonly decoderFfnDim: number;
+  /** Encoder positions (1500 = 30 s); the encoder takes exactly 2 × this many mel frames. */
+  readonly maxSourcePositions: number;
+  readonly maxTargetPositions: number;
+  readonly activationFunction: string;
+  readonly scaleEmbedding: boolean;
+  readonly decoderStartTokenId: number;
+  readonly eosTokenIds: readonly number[];
+  readonly padTokenId: number | null;
+  readonly raw: Readonly<Record<string, unknown>>;
+}
 
-export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'gpt2', 'bert', 'vit'] as const;
+export type ModelConfig = LlamaConfig | Gpt2Config | BertConfig | VitConfig | WhisperConfig;
+
+export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'gpt2', 'bert', 'vit', 'whisper'] as const;
 
 class Fields {
   constructor(readonly json: Record<string, unknown>, readonly fileName: string) {}
@@ -339,6 +362,37 @@ function parseVit(f: Fields): VitConfig {
   };
 }
 
+function parseWhisper(f: Fields): WhisperConfig {
+  const dModel = f.positiveInt('d_model');
+  const encoderAttentionHeads = f.positiveInt('encoder_attention_heads');
+  const decoderAttentionHeads = f.positiveInt('decoder_attention_heads');
+  f.divides(dModel, encoderAttentionHeads, 'd_model', 'encoder_attention_heads');
+  f.divides(dModel, decoderAttentionHeads, 'd_model', 'decoder_attention_heads');
+  const start = f.tokenId('decoder_start_token_id');
+  if (start === null) f.fail('"decoder_start_token_id" is missing; Whisper decoding starts from <|startoftranscript|>.');
+  return {
+    architecture: 'whisper',
+    modelType: 'whisper',
+    vocabSize: f.positiveInt('vocab_size'),
+    numMelBins: f.positiveInt('num_mel_bins', 80),
+    dModel,
+    encoderLayers: f.positiveInt('encoder_layers'),
+    encoderAttentionHeads,
+    encoderFfnDim: f.positiveInt('encoder_ffn_dim'),
+    decoderLayers: f.positiveInt('decoder_layers'),
+    decoderAttentionHeads,
+    decoderFfnDim: f.positiveInt('decoder_ffn_dim'),
+    maxSourcePositions: f.positiveInt('max_source_positions', 1500),
+    maxTargetPositions: f.positiveInt('max_target_positions', 448),
+    activationFunction: f.string('activation_function', 'gelu'),
+    scaleEmbedding: f.bool('scale_embedding', false),
+    decoderStartTokenId: start!,
+    eosTokenIds: f.tokenIds('eos_token_id'),
+    padTokenId: f.tokenId('pad_token_id'),
+    raw: f.json,
+  };
+}
+
 /** Parses config.json (text or parsed JSON) and dispatches on `model_type`. */
 export function parseModelConfig(input: string | unknown, fileName = 'config.json'): ModelConfig {
   let json: unknown = input;
@@ -356,6 +410,7 @@ export function parseModelConfig(input: string | unknown, fileName = 'config.jso
     case 'gpt2': return parseGpt2(f);
     case 'bert': return parseBert(f);
     case 'vit': return parseVit(f);
+    case 'whisper': return parseWhisper(f);
     default:
       throw new FormatError(fileName, `model_type "${modelType}" is not supported; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}.`);
   }
