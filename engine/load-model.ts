@@ -21,6 +21,8 @@ import type { BertOutput } from './models/bert/bert.js';
 import { VitModel, type ClassifyOptions, type ClassifyResult } from './models/vit/vit.js';
 import type { RgbaImage } from './models/vit/image-processor.js';
 import { parseImageProcessorConfig } from './formats/preprocessor-config.js';
+import { WhisperModel } from './models/whisper/whisper.js';
+import { WhisperFeatureExtractor, parseWhisperFeatureConfig, type AudioSamples } from './models/whisper/features.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
 /** What a page needs to show about a loaded model (plain data: crosses Workers). */
@@ -50,6 +52,18 @@ export interface ModelHandle {
   embed(text: string): Promise<BertOutput>;
   /** Image classification (ViT): RGBA pixels (an ImageData works) → the top labels with softmax scores. */
   classify(image: RgbaImage, options?: ClassifyOptions): Promise<ClassifyResult>;
+  /** Speech recognition (Whisper): 16 kHz mono samples → streamed transcript tokens (see TranscribeOptions). */
+  transcribe(audio: AudioSamples, options?: TranscribeOptions): Generation;
+}
+
+/** Options of `transcribe()`: generation options (greedy by default) plus Whisper's prompt tokens. */
+export interface TranscribeOptions extends GenerateOptions {
+  /** Language token, e.g. 'en' → <|en|> (multilingual checkpoints; default 'en' when the tokenizer has it). */
+  language?: string;
+  /** 'transcribe' (default) or 'translate' (to English). */
+  task?: 'transcribe' | 'translate';
+  /** The decoder prompt as token ids, replacing the one built from language / task. */
+  promptTokens?: readonly number[];
 }
 
 /** Model-level progress: bytes over all files; `upload` while weights go to the backend. */
@@ -113,6 +127,8 @@ export class Model implements ModelHandle {
   readonly encoder: BertModel | null;
   /** Image classifier (vit), else null. */
   readonly vision: VitModel | null;
+  /** Log-mel feature extractor of a speech model (whisper), else null. */
+  readonly speech: WhisperFeatureExtractor | null;
   /** The folder's small JSON files as loaded (config, tokenizer, generation config): what `saveModel` writes back. */
   readonly files: ReadonlyMap<string, string>;
   /** The quantization plan the weights were packed with (describePlan JSON), or null. */
@@ -123,7 +139,7 @@ export class Model implements ModelHandle {
   #disposed = false;
   #defaults: GenerationDefaults;
 
-  constructor(init: { config: ModelConfig; tokenizer: Tokenizer | null; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; vision?: VitModel | null; generationConfig: Record<string, unknown> | null; files?: ReadonlyMap<string, string>; quantization?: Record<string, unknown> | null }) {
+  constructor(init: { config: ModelConfig; tokenizer: Tokenizer | null; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; vision?: VitModel | null; speech?: WhisperFeatureExtractor | null; generationConfig: Record<string, unknown> | null; files?: ReadonlyMap<string, string>; quantization?: Record<string, unknown> | null }) {
     this.files = init.files ?? new Map();
     this.quantization = init.quantization ?? null;
     this.config = init.config;
@@ -134,6 +150,7 @@ export class Model implements ModelHandle {
     this.lm = init.lm;
     this.encoder = init.encoder;
     this.vision = init.vision ?? null;
+    this.speech = init.speech ?? null;
     this.generationConfig = init.generationConfig;
     this.#defaults = init.generationConfig ? generationDefaults(init.generationConfig) : {};
   }
@@ -149,7 +166,7 @@ export class Model implements ModelHandle {
   }
 
   get task(): ModelType {
-    return this.vision ? 'image-classification' : this.encoder ? 'feature-extraction' : 'text-generation';
+    return this.vision ? 'image-classification' : this.speech ? 'speech-recognition' : this.encoder ? 'feature-extraction' : 'text-generation';
   }
 
   get disposed(): boolean {
@@ -203,8 +220,40 @@ export class Model implements ModelHandle {
     return this.vision.classify(image, options);
   }
 
+  /**
+   * Transcribes one window of audio (at most the model's chunk_length seconds, 30 for released Whisper
+   * checkpoints; split longer audio) with the streaming generator: greedy unless options say otherwise.
+   * The prompt is <|startoftranscript|> [<|language|>] <|task|> <|notimestamps|>.
+   */
+  transcribe(audio: AudioSamples, options: TranscribeOptions = {}): Generation {
+    if (!(this.lm instanceof WhisperModel) || !this.speech || !this.#tokenizer) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('speech recognizer')}`);
+    const { language, task, promptTokens, ...gen } = options;
+    const fe = this.speech;
+    if (audio?.samples instanceof Float32Array && audio.samples.length > fe.config.nSamples) {
+      throw new InvalidArgumentError(`The audio is ${(audio.samples.length / fe.config.samplingRate).toFixed(1)} s; this model transcribes ${fe.config.nSamples / fe.config.samplingRate} s per call. Split it into windows.`);
+    }
+    const prompt = promptTokens ? [...promptTokens] : this.#whisperPrompt(language, task ?? 'transcribe');
+    this.lm.encode(fe.extract(audio));
+    return generate(this.lm, this.#tokenizer, { tokens: prompt }, { ...this.#defaults, temperature: 0, ...gen, reuseCache: false });
+  }
+
+  #whisperPrompt(language: string | undefined, task: 'transcribe' | 'translate'): number[] {
+    const tok = this.#tokenizer!;
+    const id = (t: string): number | undefined => tok.tokenToId(t);
+    const prompt = [(this.config as { decoderStartTokenId: number }).decoderStartTokenId];
+    const lang = id(`<|${language ?? 'en'}|>`);
+    if (language && lang === undefined) throw new InvalidArgumentError(`This Whisper tokenizer has no <|${language}|> token; give an ISO 639-1 code it knows (e.g. "en"), or none for an English-only model.`);
+    if (lang !== undefined) prompt.push(lang);
+    const taskId = id(`<|${task}|>`);
+    if (taskId !== undefined) prompt.push(taskId);
+    else if (task === 'translate') throw new InvalidArgumentError('This Whisper tokenizer has no <|translate|> token (an English-only model); use task "transcribe".');
+    const noTs = id('<|notimestamps|>');
+    if (noTs !== undefined) prompt.push(noTs);
+    return prompt;
+  }
+
   #notA(what: string): string {
-    const use = this.lm ? 'generate()' : this.encoder ? 'embed()' : 'classify()';
+    const use = this.speech ? 'transcribe()' : this.lm ? 'generate()' : this.encoder ? 'embed()' : 'classify()';
     return `is not ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what}; use ${use}.`;
   }
 
@@ -330,6 +379,15 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   if (!tokJson) throw new FormatError('tokenizer.json', 'the model folder has no tokenizer.json; accel needs the fast-tokenizer file (save the tokenizer with transformers to create it).');
   const tokConfig = await fetchFile('tokenizer_config.json', true);
   const genConfig = await fetchFile('generation_config.json', true);
+  let speechConfig: string | null = null;
+  if (config.architecture === 'whisper') {
+    const pre = await fetchFile('preprocessor_config.json', true);
+    if (!pre) throw new FormatError('preprocessor_config.json', 'the Whisper model folder has no preprocessor_config.json; accel needs it for the log-mel features (save the processor with transformers to create it).');
+    speechConfig = json(pre);
+    const fc = parseWhisperFeatureConfig(speechConfig);
+    if (fc.featureSize !== config.numMelBins) throw new FormatError('preprocessor_config.json', `feature_size ${fc.featureSize} differs from the model's num_mel_bins ${config.numMelBins}.`);
+    if (fc.nbMaxFrames !== 2 * config.maxSourcePositions) throw new FormatError('preprocessor_config.json', `${fc.nbMaxFrames} frames per window, but the encoder takes ${2 * config.maxSourcePositions} (2 × max_source_positions).`);
+  }
   const tokenizer = loadTokenizer(json(tokJson), tokConfig ? json(tokConfig) : {}, { tokenizer: 'tokenizer.json', config: 'tokenizer_config.json' });
   let lm: CausalLM | null = null;
   let encoder: BertModel | null = null;
@@ -366,9 +424,10 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
     }
     const store: WeightStore = safetensorsStore(files, uploads, plan ?? undefined);
     report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
-    const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
+    const seq = config.architecture === 'bert' || config.architecture === 'whisper' ? {} : { maxSequence: cacheLength(config, options) };
     if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, seq);
     else if (config.architecture === 'gpt2') lm = new Gpt2Model(backend, config, store, seq);
+    else if (config.architecture === 'whisper') lm = new WhisperModel(backend, config, store);
     else if (config.architecture === 'bert') encoder = new BertModel(backend, config, store);
   } finally {
     for (const u of uploads) u.dispose();
@@ -378,7 +437,8 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const files = new Map<string, string>([['config.json', configText], ['tokenizer.json', json(tokJson)]]);
   if (tokConfig) files.set('tokenizer_config.json', json(tokConfig));
   if (genConfig) files.set('generation_config.json', json(genConfig));
-  return new Model({ config, tokenizer, backend, source, format: 'safetensors', lm, encoder, generationConfig: genConfig ? (JSON.parse(json(genConfig)) as Record<string, unknown>) : null, files, quantization: description ? describePlan(description) : null });
+  if (speechConfig) files.set('preprocessor_config.json', speechConfig);
+  return new Model({ config, tokenizer, backend, source, format: 'safetensors', lm, encoder, speech: speechConfig ? new WhisperFeatureExtractor(parseWhisperFeatureConfig(speechConfig)) : null, generationConfig: genConfig ? (JSON.parse(json(genConfig)) as Record<string, unknown>) : null, files, quantization: description ? describePlan(description) : null });
 }
 
 export type { BackendName };

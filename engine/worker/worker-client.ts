@@ -2,11 +2,12 @@ import type { BackendChoice, CapabilityReport, RecommendRequest } from '../capab
 import { AccelError, type AccelErrorCode } from '../errors.js';
 import type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, GenerationResult, TokenEvent } from '../generate/index.js';
 import { PushedGeneration } from '../generate/pushed-generation.js';
-import type { ModelHandle, ModelInfo, ModelLoadProgress } from '../load-model.js';
+import type { ModelHandle, ModelInfo, ModelLoadProgress, TranscribeOptions } from '../load-model.js';
+import type { AudioSamples } from '../models/whisper/features.js';
 import type { BertOutput } from '../models/bert/bert.js';
 import type { RgbaImage } from '../models/vit/image-processor.js';
 import type { ClassifyOptions, ClassifyResult } from '../models/vit/vit.js';
-import type { LoadedReply, Request, Response, WireError, WireGenerateOptions, WireLoadOptions, WireSource } from './protocol.js';
+import type { LoadedReply, Request, Response, WireError, WireGenerateOptions, WireTranscribeOptions, WireLoadOptions, WireSource } from './protocol.js';
 
 function fromWire(e: WireError): AccelError {
   const err = new AccelError(e.code as AccelErrorCode, e.message);
@@ -124,9 +125,13 @@ export class RemoteModel implements ModelHandle {
     // ImageData does not cross postMessage as such in every browser: send the plain fields
     return this.engine.call<ClassifyResult>({ t: 'classify', modelId: this.modelId, image: { width: image.width, height: image.height, data: image.data }, options }).promise;
   }
+
+  transcribe(audio: AudioSamples, options: TranscribeOptions = {}): Generation {
+    return remoteGeneration(this.engine, this.modelId, '', options, { samples: audio.samples, sampleRate: audio.sampleRate });
+  }
 }
 
-function remoteGeneration(engine: WorkerEngine, modelId: number, input: GenerateInput, options: GenerateOptions): Generation {
+function remoteGeneration(engine: WorkerEngine, modelId: number, input: GenerateInput, options: GenerateOptions, audio?: AudioSamples): Generation {
   const { signal, onToken, onMetrics, logitsProcessors, ...wire } = options;
   if (logitsProcessors?.length) throw new AccelError('invalid-argument', 'Custom logitsProcessors cannot cross to the engine worker; use the in-thread engine for them.');
   let id = 0;
@@ -136,7 +141,7 @@ function remoteGeneration(engine: WorkerEngine, modelId: number, input: Generate
     abort: () => engine.send({ t: 'abort', id }),
   });
   const call = engine.call<GenerationResult>(
-    { t: 'generate', modelId, input, options: wire as WireGenerateOptions },
+    audio ? { t: 'transcribe', modelId, audio, options: wire as WireTranscribeOptions } : { t: 'generate', modelId, input, options: wire as WireGenerateOptions },
     {
       onToken: (e) => {
         onToken?.(e);

@@ -1,5 +1,5 @@
 import { AccelError } from '../errors.js';
-import type { Generation } from '../generate/index.js';
+import type { Generation, GenerationMetrics } from '../generate/index.js';
 import type { ModelHandle } from '../load-model.js';
 import { getEngine } from '../engine.js';
 import type { Request, Response, WireError } from './protocol.js';
@@ -52,10 +52,12 @@ export function serveEngine(port: Port): void {
         return need(req.modelId).embed(req.text);
       case 'classify':
         return need(req.modelId).classify(req.image, req.options);
-      case 'generate': {
+      case 'generate':
+      case 'transcribe': {
         const abort = new AbortController();
         aborts.set(req.id, abort);
-        const gen = need(req.modelId).generate(req.input, { ...req.options, signal: abort.signal, onMetrics: (value) => reply({ t: 'metrics', id: req.id, value }) });
+        const opts = { ...req.options, signal: abort.signal, onMetrics: (value: GenerationMetrics) => reply({ t: 'metrics', id: req.id, value }) };
+        const gen = req.t === 'generate' ? need(req.modelId).generate(req.input, opts) : need(req.modelId).transcribe(req.audio, opts);
         generations.set(req.id, gen);
         for await (const value of gen) reply({ t: 'token', id: req.id, value });
         return gen.result;
