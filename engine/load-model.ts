@@ -198,7 +198,7 @@ export class Model implements ModelHandle {
 
   /** Streams a completion (see engine/generate): iterate for tokens, await `.result` for the whole. */
   generate(input: GenerateInput, options: GenerateOptions = {}): Generation {
-    if (!this.lm || !this.#tokenizer) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('text generator')}`);
+    if (!this.lm || !this.#tokenizer || this.speech) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('text generator')}`);
     return generate(this.lm, this.tokenizer, input, { ...this.#defaults, ...options });
   }
 

@@ -107,3 +107,14 @@ describe('tiny-whisper through the engine Worker', () => {
     }
   });
 });
+
+describe('tiny-whisper refuses text generation', () => {
+  it('generate() says to use transcribe()', async () => {
+    const model = await getEngine().load(src, { backend: 'cpu' });
+    try {
+      expect(() => model.generate('hello')).to.throw(/not a text generator; use transcribe\(\)/);
+    } finally {
+      getEngine().unload(model);
+    }
+  });
+});
