@@ -35,6 +35,8 @@ export type Request =
   | { t: 'embed'; id: number; modelId: number; text: string }
   | { t: 'classify'; id: number; modelId: number; image: RgbaImage; options: ClassifyOptions }
   | { t: 'transcribe'; id: number; modelId: number; audio: AudioSamples; options: WireTranscribeOptions }
+  | { t: 'loaded'; id: number }
+  | { t: 'bye'; id: number }
   | { t: 'abort'; id: number }
   | { t: 'pause'; id: number }
   | { t: 'resume'; id: number };
@@ -64,5 +66,7 @@ export type ResultOf = {
   unload: boolean;
   generate: GenerationResult;
   embed: BertOutput;
+  loaded: ModelInfo[];
+  bye: boolean;
   classify: ClassifyResult;
 };

@@ -30,23 +30,50 @@ interface Pending {
  * with tokens, progress and errors sent back as messages, so model work never blocks the page.
  */
 export class WorkerEngine {
-  readonly worker: Worker;
+  /** The dedicated Worker, or the SharedWorker whose port this engine talks through. */
+  readonly worker: Worker | SharedWorker;
+  /** true when the engine is a SharedWorker serving every tab of the origin. */
+  readonly shared: boolean;
+  #port: Worker | MessagePort;
   #next = 1;
   #pending = new Map<number, Pending>();
 
-  constructor(worker: Worker) {
+  constructor(worker: Worker | SharedWorker) {
     this.worker = worker;
-    worker.addEventListener('message', (e: MessageEvent<Response>) => this.#onMessage(e.data));
-    worker.addEventListener('error', (e: ErrorEvent) => {
-      const error = new AccelError('backend-unavailable', `The engine worker failed: ${e.message || 'it could not be started'}.`);
+    this.shared = typeof SharedWorker !== 'undefined' && worker instanceof SharedWorker;
+    this.#port = this.shared ? (worker as SharedWorker).port : (worker as Worker);
+    (this.#port as MessagePort).addEventListener('message', (e: MessageEvent) => this.#onMessage(e.data as Response));
+    worker.addEventListener('error', (e: Event) => {
+      const error = new AccelError('backend-unavailable', `The engine worker failed: ${(e as ErrorEvent).message || 'it could not be started'}.`);
       for (const p of this.#pending.values()) p.reject(error);
       this.#pending.clear();
     });
+    if (this.shared) {
+      (this.#port as MessagePort).start();
+      // best effort: a tab that goes away releases its models in the shared engine
+      if (typeof addEventListener === 'function' && typeof window !== 'undefined') addEventListener('pagehide', () => this.send({ t: 'bye', id: 0 }), { once: true });
+    }
   }
 
   /** Starts a module Worker running engine/worker/worker-entry. */
   static start(url: URL | string): WorkerEngine {
     return new WorkerEngine(new Worker(url, { type: 'module', name: 'accel-engine' }));
+  }
+
+  /**
+   * Connects to the origin's shared engine (a module SharedWorker running the same worker-entry), started by
+   * the first tab that asks: tabs that load the same source, backend and precision share one download and one
+   * copy in (GPU) memory. Where SharedWorker does not exist (e.g. Chrome on Android) each tab gets its own
+   * dedicated Worker.
+   */
+  static startShared(url: URL | string, name = 'accel-engine'): WorkerEngine {
+    if (typeof SharedWorker === 'undefined') return WorkerEngine.start(url);
+    return new WorkerEngine(new SharedWorker(url, { type: 'module', name }));
+  }
+
+  /** What the worker's engine holds now, over all the tabs it serves. */
+  loadedModels(): Promise<ModelInfo[]> {
+    return this.call<ModelInfo[]>({ t: 'loaded' }).promise;
   }
 
   #onMessage(r: Response): void {
@@ -74,12 +101,12 @@ export class WorkerEngine {
       if (signal.aborted) queueMicrotask(() => this.send({ t: 'abort', id }));
       else signal.addEventListener('abort', () => this.send({ t: 'abort', id }), { once: true });
     }
-    this.worker.postMessage({ ...req, id } as Request);
+    this.#port.postMessage({ ...req, id } as Request);
     return { id, promise };
   }
 
   send(req: Request): void {
-    this.worker.postMessage(req);
+    this.#port.postMessage(req);
   }
 
   capabilities(options: { refresh?: boolean } = {}): Promise<CapabilityReport> {
@@ -101,8 +128,12 @@ export class WorkerEngine {
     return this.call<boolean>({ t: 'unload', modelId: model.modelId }).promise;
   }
 
+  /** Ends a dedicated Worker; for the shared engine only this tab's connection (its models are released). */
   terminate(): void {
-    this.worker.terminate();
+    if (this.shared) {
+      this.send({ t: 'bye', id: 0 });
+      (this.#port as MessagePort).close();
+    } else (this.worker as Worker).terminate();
     const error = new AccelError('disposed', 'The engine worker was terminated.');
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();

@@ -21,6 +21,7 @@ function toWire(error: unknown): WireError {
  */
 export function serveEngine(port: Port): void {
   const engine = getEngine();
+  // this port's handles; the engine shares one loaded copy between ports that load the same source
   const models = new Map<number, ModelHandle>();
   const aborts = new Map<number, AbortController>();
   const generations = new Map<number, Generation>();
@@ -50,6 +51,15 @@ export function serveEngine(port: Port): void {
       }
       case 'embed':
         return need(req.modelId).embed(req.text);
+      case 'loaded':
+        return engine.loadedModels().map((m) => m.info);
+      case 'bye': {
+        // a closing tab gives back its models (other tabs' users of the same copy keep it loaded)
+        for (const m of models.values()) engine.unload(m);
+        models.clear();
+        for (const a of aborts.values()) a.abort();
+        return true;
+      }
       case 'classify':
         return need(req.modelId).classify(req.image, req.options);
       case 'generate':
