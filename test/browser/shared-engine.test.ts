@@ -35,3 +35,18 @@ describe('shared engine (SharedWorker) across two "tabs"', () => {
     b.terminate();
   });
 });
+
+describe('shared engine on webgpu', () => {
+  it('loads and classifies on the webgpu backend inside the SharedWorker', async () => {
+    const a = WorkerEngine.startShared(defaultWorkerUrl(), `${NAME}-gpu`);
+    try {
+      const { im, rgba } = await image();
+      const m = await a.load(src, { backend: 'webgpu' });
+      expect(m.info.backend).to.equal('webgpu');
+      const r = await m.classify(rgba);
+      expect(Math.max(...Array.from(r.logits, (x, i) => Math.abs(x - im.logits[i]!)))).to.be.at.most(1e-3);
+    } finally {
+      a.terminate();
+    }
+  });
+});
