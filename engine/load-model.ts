@@ -23,6 +23,7 @@ import type { RgbaImage } from './models/vit/image-processor.js';
 import { parseImageProcessorConfig } from './formats/preprocessor-config.js';
 import { WhisperModel } from './models/whisper/whisper.js';
 import { WhisperFeatureExtractor, parseWhisperFeatureConfig, type AudioSamples } from './models/whisper/features.js';
+import { PushedGeneration } from './generate/pushed-generation.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
 /** What a page needs to show about a loaded model (plain data: crosses Workers). */
@@ -233,9 +234,33 @@ export class Model implements ModelHandle {
       throw new InvalidArgumentError(`The audio is ${(audio.samples.length / fe.config.samplingRate).toFixed(1)} s; this model transcribes ${fe.config.nSamples / fe.config.samplingRate} s per call. Split it into windows.`);
     }
     const prompt = promptTokens ? [...promptTokens] : this.#whisperPrompt(language, task ?? 'transcribe');
-    this.lm.encode(fe.extract(audio));
-    return generate(this.lm, this.#tokenizer, { tokens: prompt }, { ...this.#defaults, temperature: 0, ...gen, reuseCache: false });
+    const features = fe.extract(audio);
+    const lm = this.lm;
+    const tokenizer = this.#tokenizer;
+    // The encoded audio lives in the model (cross-attention states), so transcriptions take turns: each
+    // encodes its audio only once the previous one has finished.
+    let inner: Generation | null = null;
+    let aborted = false;
+    let paused = false;
+    const outer = new PushedGeneration({
+      pause: () => { paused = true; inner?.pause(); },
+      resume: () => { paused = false; inner?.resume(); },
+      abort: () => { aborted = true; inner?.abort(); },
+    });
+    gen.signal?.addEventListener('abort', () => outer.abort(), { once: true });
+    this.#speechTurn = this.#speechTurn.then(async () => {
+      if (!aborted && !gen.signal?.aborted) lm.encode(features);
+      const g = generate(lm, tokenizer, { tokens: prompt }, { ...this.#defaults, temperature: 0, ...gen, reuseCache: false });
+      inner = g;
+      if (aborted) g.abort();
+      if (paused) g.pause();
+      for await (const e of g) outer.push(e);
+      outer.finish(await g.result);
+    }).catch((e: unknown) => outer.fail(e));
+    return outer;
   }
+
+  #speechTurn: Promise<void> = Promise.resolve();
 
   #whisperPrompt(language: string | undefined, task: 'transcribe' | 'translate'): number[] {
     const tok = this.#tokenizer!;

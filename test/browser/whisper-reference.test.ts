@@ -118,3 +118,27 @@ describe('tiny-whisper refuses text generation', () => {
     }
   });
 });
+
+describe('tiny-whisper transcriptions take turns', () => {
+  it('two overlapping transcribe() calls each get their own audio\'s tokens; an aborted one ends with finishReason abort', async () => {
+    const ref = await reference();
+    const model = await getEngine().load(src, { backend: 'cpu' });
+    try {
+      const audio = await pcm();
+      const silence = { samples: new Float32Array(16000), sampleRate: 16000 };
+      const alone = await model.transcribe(silence, { maxNewTokens: 6, ignoreEos: true }).result;
+      const a = model.transcribe(audio, { maxNewTokens: 6, ignoreEos: true });
+      const b = model.transcribe(silence, { maxNewTokens: 6, ignoreEos: true });
+      const c = model.transcribe(audio, { maxNewTokens: 6, ignoreEos: true });
+      c.abort();
+      const [ra, rb, rc] = await Promise.all([a.result, b.result, c.result]);
+      expect(ra.tokens).to.deep.equal(ref.greedy.tokens.slice(0, 6));
+      expect(rb.tokens).to.deep.equal(alone.tokens);
+      expect(rb.tokens).to.not.deep.equal(ra.tokens);
+      expect(rc.finishReason).to.equal('abort');
+      expect((await model.transcribe(audio, { maxNewTokens: 3, ignoreEos: true }).result).tokens).to.deep.equal(ref.greedy.tokens.slice(0, 3));
+    } finally {
+      getEngine().unload(model);
+    }
+  });
+});
