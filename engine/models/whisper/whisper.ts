@@ -1,7 +1,6 @@
 import type { Backend, GeluApproximation } from '../../backends/backend.js';
 import { InvalidArgumentError, ShapeError } from '../../errors.js';
 import type { WhisperConfig } from '../../formats/config.js';
-import { trackCache } from '../../generate/kv-cache.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { CausalLM, ForwardOptions } from '../model.js';
 import { addBias, disposeLinear, free, linear, linearBytes, reshapeOwned, requireWeight, uploadF32, uploadLinear, type LinearWeight, type WeightStore } from '../weights.js';
@@ -262,9 +261,8 @@ export class WhisperModel implements CausalLM {
       return { k: kc, v: vc };
     });
     x.dispose();
-    // the decoder's cached states depend on the audio: never reuse them across encodes
+    // the decoder's cached states depend on the audio (callers must not reuse a prompt cache across encodes)
     this.resetCache();
-    trackCache(this, null);
   }
 
   forward(ids: Int32Array, options: ForwardOptions = {}): Tensor {
