@@ -9,6 +9,7 @@ const entries = {
   engine: 'engine/index.ts',
   'components/accel-benchmark': 'components/accel-benchmark/index.ts',
   'components/accel-capabilities': 'components/accel-capabilities/index.ts',
+  'components/accel-image-classifier': 'components/accel-image-classifier/index.ts',
   'components/accel-model': 'components/accel-model/index.ts',
   'components/accel-stream': 'components/accel-stream/index.ts',
 };

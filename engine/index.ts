@@ -8,11 +8,15 @@ export type { WebNNBackend, WebNNFallback, WebNNStats } from './backends/webnn/i
 export { Tensor } from './tensor/tensor.js';
 export type { DType } from './tensor/dtype.js';
 export type { BackendRequest, EngineLoadOptions } from './engine.js';
-export { Model, type ModelLoadOptions, type ModelLoadProgress, type ModelArchitecture, type ModelInfo, type ModelHandle } from './load-model.js';
+export { Model, type ModelLoadOptions, type ModelLoadProgress, type ModelArchitecture, type ModelInfo, type ModelHandle, type TranscribeOptions } from './load-model.js';
 export type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, GenerationResult, ServerTimings, TokenEvent } from './generate/index.js';
 export type { BertOutput } from './models/bert/bert.js';
+export type { ClassifyOptions, ClassifyResult, Classification } from './models/vit/vit.js';
+export type { RgbaImage } from './models/vit/image-processor.js';
+export type { AudioSamples, WhisperFeatureConfig } from './models/whisper/features.js';
+export type { ImageProcessorConfig } from './formats/preprocessor-config.js';
 export type { Tokenizer, ChatMessage } from './formats/tokenizer.js';
-export type { ModelConfig, LlamaConfig, Gpt2Config, BertConfig } from './formats/config.js';
+export type { ModelConfig, LlamaConfig, Gpt2Config, BertConfig, VitConfig, WhisperConfig } from './formats/config.js';
 export type { CausalLM } from './models/model.js';
 export { ModelCache } from './loader/index.js';
 export { PushedGeneration, type RemoteControls } from './generate/pushed-generation.js';

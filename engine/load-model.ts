@@ -18,6 +18,12 @@ import type { WeightStore } from './models/weights.js';
 import { StreamingGgufUpload, StreamingSafetensorsUpload } from './models/streaming-upload.js';
 import { describePlan, resolvePlan, type LoadPrecision, type QuantPlan, type TensorPlan } from './quant/plan.js';
 import type { BertOutput } from './models/bert/bert.js';
+import { VitModel, type ClassifyOptions, type ClassifyResult } from './models/vit/vit.js';
+import type { RgbaImage } from './models/vit/image-processor.js';
+import { parseImageProcessorConfig } from './formats/preprocessor-config.js';
+import { WhisperModel } from './models/whisper/whisper.js';
+import { WhisperFeatureExtractor, parseWhisperFeatureConfig, type AudioSamples } from './models/whisper/features.js';
+import { PushedGeneration } from './generate/pushed-generation.js';
 import { generate, generationDefaults, memoryProfile, type GenerateInput, type GenerateOptions, type Generation, type GenerationDefaults, type MemoryProfileName } from './generate/index.js';
 
 /** What a page needs to show about a loaded model (plain data: crosses Workers). */
@@ -32,8 +38,9 @@ export interface ModelInfo {
   source: string;
   /** The API base URL of a remote model. */
   endpoint?: string;
+  /** Tokenizer vocabulary size; 0 for models without a tokenizer (image classifiers). */
   vocabSize: number;
-  /** KV-cache length (decoders), else max positions. */
+  /** KV-cache length (decoders), else max positions (ViT: patches + CLS). */
   maxSequence: number;
   hasChatTemplate: boolean;
   memory: { weightBytes: number; kvCacheBytes: number; totalBytes: number };
@@ -44,6 +51,20 @@ export interface ModelHandle {
   readonly info: ModelInfo;
   generate(input: GenerateInput, options?: GenerateOptions): Generation;
   embed(text: string): Promise<BertOutput>;
+  /** Image classification (ViT): RGBA pixels (an ImageData works) → the top labels with softmax scores. */
+  classify(image: RgbaImage, options?: ClassifyOptions): Promise<ClassifyResult>;
+  /** Speech recognition (Whisper): 16 kHz mono samples → streamed transcript tokens (see TranscribeOptions). */
+  transcribe(audio: AudioSamples, options?: TranscribeOptions): Generation;
+}
+
+/** Options of `transcribe()`: generation options (greedy by default) plus Whisper's prompt tokens. */
+export interface TranscribeOptions extends GenerateOptions {
+  /** Language token, e.g. 'en' → <|en|> (multilingual checkpoints; default 'en' when the tokenizer has it). */
+  language?: string;
+  /** 'transcribe' (default) or 'translate' (to English). */
+  task?: 'transcribe' | 'translate';
+  /** The decoder prompt as token ids, replacing the one built from language / task. */
+  promptTokens?: readonly number[];
 }
 
 /** Model-level progress: bytes over all files; `upload` while weights go to the backend. */
@@ -95,7 +116,7 @@ export interface ModelLoadOptions extends Pick<LoaderOptions, 'cache' | 'hubBase
   fuse?: boolean;
 }
 
-export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
+export type ModelArchitecture = 'llama' | 'gpt2' | 'bert' | 'vit' | 'whisper';
 
 /**
  * A model on one backend with its tokenizer. Decoders expose `lm`; encoders `encoder`. Created by
@@ -103,7 +124,6 @@ export type ModelArchitecture = 'llama' | 'gpt2' | 'bert';
  */
 export class Model implements ModelHandle {
   readonly config: ModelConfig;
-  readonly tokenizer: Tokenizer;
   readonly backend: Backend;
   readonly source: string;
   readonly format: 'safetensors' | 'gguf';
@@ -111,27 +131,40 @@ export class Model implements ModelHandle {
   readonly lm: CausalLM | null;
   /** Encoder (bert), else null. */
   readonly encoder: BertModel | null;
+  /** Image classifier (vit), else null. */
+  readonly vision: VitModel | null;
+  /** Log-mel feature extractor of a speech model (whisper), else null. */
+  readonly speech: WhisperFeatureExtractor | null;
   /** The folder's small JSON files as loaded (config, tokenizer, generation config): what `saveModel` writes back. */
   readonly files: ReadonlyMap<string, string>;
   /** The quantization plan the weights were packed with (describePlan JSON), or null. */
   readonly quantization: Record<string, unknown> | null;
   /** generation_config.json, when the folder has one. */
   readonly generationConfig: Readonly<Record<string, unknown>> | null;
+  #tokenizer: Tokenizer | null;
   #disposed = false;
   #defaults: GenerationDefaults;
 
-  constructor(init: { config: ModelConfig; tokenizer: Tokenizer; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; generationConfig: Record<string, unknown> | null; files?: ReadonlyMap<string, string>; quantization?: Record<string, unknown> | null }) {
+  constructor(init: { config: ModelConfig; tokenizer: Tokenizer | null; backend: Backend; source: string; format: 'safetensors' | 'gguf'; lm: CausalLM | null; encoder: BertModel | null; vision?: VitModel | null; speech?: WhisperFeatureExtractor | null; generationConfig: Record<string, unknown> | null; files?: ReadonlyMap<string, string>; quantization?: Record<string, unknown> | null }) {
     this.files = init.files ?? new Map();
     this.quantization = init.quantization ?? null;
     this.config = init.config;
-    this.tokenizer = init.tokenizer;
+    this.#tokenizer = init.tokenizer;
     this.backend = init.backend;
     this.source = init.source;
     this.format = init.format;
     this.lm = init.lm;
     this.encoder = init.encoder;
+    this.vision = init.vision ?? null;
+    this.speech = init.speech ?? null;
     this.generationConfig = init.generationConfig;
     this.#defaults = init.generationConfig ? generationDefaults(init.generationConfig) : {};
+  }
+
+  /** The text tokenizer; image models have none and throw InvalidArgumentError. */
+  get tokenizer(): Tokenizer {
+    if (!this.#tokenizer) throw new InvalidArgumentError(`${this.config.architecture} is an image model; it has no tokenizer.`);
+    return this.#tokenizer;
   }
 
   get architecture(): ModelArchitecture {
@@ -139,7 +172,7 @@ export class Model implements ModelHandle {
   }
 
   get task(): ModelType {
-    return this.encoder ? 'feature-extraction' : 'text-generation';
+    return this.vision ? 'image-classification' : this.speech ? 'speech-recognition' : this.encoder ? 'feature-extraction' : 'text-generation';
   }
 
   get disposed(): boolean {
@@ -148,7 +181,7 @@ export class Model implements ModelHandle {
 
   /** Backend bytes held by this model (weights and KV cache). */
   memory(): { weightBytes: number; kvCacheBytes: number; totalBytes: number } {
-    const m = this.lm ? this.lm.memory() : { weightBytes: this.encoder!.memory().weightBytes, kvCacheBytes: 0 };
+    const m = this.lm ? this.lm.memory() : { weightBytes: (this.encoder ?? this.vision)!.memory().weightBytes, kvCacheBytes: 0 };
     return { ...m, totalBytes: m.weightBytes + m.kvCacheBytes };
   }
 
@@ -162,29 +195,96 @@ export class Model implements ModelHandle {
       backend: this.backend.name,
       format: this.format,
       source: this.source,
-      vocabSize: this.tokenizer.vocabSize,
-      maxSequence: this.lm ? this.lm.maxSequence : (this.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings,
-      hasChatTemplate: this.tokenizer.chatTemplate !== null,
+      vocabSize: this.#tokenizer?.vocabSize ?? 0,
+      maxSequence: this.lm ? this.lm.maxSequence : this.vision ? this.vision.tokens : (this.config as { maxPositionEmbeddings: number }).maxPositionEmbeddings,
+      hasChatTemplate: (this.#tokenizer?.chatTemplate ?? null) !== null,
       memory: this.memory(),
     };
   }
 
   /** Streams a completion (see engine/generate): iterate for tokens, await `.result` for the whole. */
   generate(input: GenerateInput, options: GenerateOptions = {}): Generation {
-    if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} is an encoder; use embed().`);
+    if (!this.lm || !this.#tokenizer || this.speech) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('text generator')}`);
     return generate(this.lm, this.tokenizer, input, { ...this.#defaults, ...options });
   }
 
   /** Logits for `ids` after what is cached (see CausalLM.forward). */
   forward(ids: Int32Array, options?: { allLogits?: boolean }): Tensor {
-    if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} is an encoder; use embed().`);
+    if (!this.lm) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('text generator')}`);
     return this.lm.forward(ids, options);
   }
 
   /** Sentence embeddings (BERT): tokenizes `text` with special tokens. */
   async embed(text: string): Promise<BertOutput> {
-    if (!this.encoder) throw new InvalidArgumentError(`${this.config.architecture} is a decoder; use generate().`);
+    if (!this.encoder || !this.#tokenizer) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('text encoder')}`);
     return this.encoder.embed(Int32Array.from(this.tokenizer.encode(text, { addSpecialTokens: true })));
+  }
+
+  /** Image classification (ViT): the top labels with softmax scores, and the logits. */
+  classify(image: RgbaImage, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+    if (!this.vision) return Promise.reject(new InvalidArgumentError(`${this.config.architecture} ${this.#notA('image classifier')}`));
+    return this.vision.classify(image, options);
+  }
+
+  /**
+   * Transcribes one window of audio (at most the model's chunk_length seconds, 30 for released Whisper
+   * checkpoints; split longer audio) with the streaming generator: greedy unless options say otherwise.
+   * The prompt is <|startoftranscript|> [<|language|>] <|task|> <|notimestamps|>.
+   */
+  transcribe(audio: AudioSamples, options: TranscribeOptions = {}): Generation {
+    if (!(this.lm instanceof WhisperModel) || !this.speech || !this.#tokenizer) throw new InvalidArgumentError(`${this.config.architecture} ${this.#notA('speech recognizer')}`);
+    const { language, task, promptTokens, ...gen } = options;
+    const fe = this.speech;
+    if (audio?.samples instanceof Float32Array && audio.samples.length > fe.config.nSamples) {
+      throw new InvalidArgumentError(`The audio is ${(audio.samples.length / fe.config.samplingRate).toFixed(1)} s; this model transcribes ${fe.config.nSamples / fe.config.samplingRate} s per call. Split it into windows.`);
+    }
+    const prompt = promptTokens ? [...promptTokens] : this.#whisperPrompt(language, task ?? 'transcribe');
+    const features = fe.extract(audio);
+    const lm = this.lm;
+    const tokenizer = this.#tokenizer;
+    // The encoded audio lives in the model (cross-attention states), so transcriptions take turns: each
+    // encodes its audio only once the previous one has finished.
+    let inner: Generation | null = null;
+    let aborted = false;
+    let paused = false;
+    const outer = new PushedGeneration({
+      pause: () => { paused = true; inner?.pause(); },
+      resume: () => { paused = false; inner?.resume(); },
+      abort: () => { aborted = true; inner?.abort(); },
+    });
+    gen.signal?.addEventListener('abort', () => outer.abort(), { once: true });
+    this.#speechTurn = this.#speechTurn.then(async () => {
+      if (!aborted && !gen.signal?.aborted) lm.encode(features);
+      const g = generate(lm, tokenizer, { tokens: prompt }, { ...this.#defaults, temperature: 0, ...gen, reuseCache: false });
+      inner = g;
+      if (aborted) g.abort();
+      if (paused) g.pause();
+      for await (const e of g) outer.push(e);
+      outer.finish(await g.result);
+    }).catch((e: unknown) => outer.fail(e));
+    return outer;
+  }
+
+  #speechTurn: Promise<void> = Promise.resolve();
+
+  #whisperPrompt(language: string | undefined, task: 'transcribe' | 'translate'): number[] {
+    const tok = this.#tokenizer!;
+    const id = (t: string): number | undefined => tok.tokenToId(t);
+    const prompt = [(this.config as { decoderStartTokenId: number }).decoderStartTokenId];
+    const lang = id(`<|${language ?? 'en'}|>`);
+    if (language && lang === undefined) throw new InvalidArgumentError(`This Whisper tokenizer has no <|${language}|> token; give an ISO 639-1 code it knows (e.g. "en"), or none for an English-only model.`);
+    if (lang !== undefined) prompt.push(lang);
+    const taskId = id(`<|${task}|>`);
+    if (taskId !== undefined) prompt.push(taskId);
+    else if (task === 'translate') throw new InvalidArgumentError('This Whisper tokenizer has no <|translate|> token (an English-only model); use task "transcribe".');
+    const noTs = id('<|notimestamps|>');
+    if (noTs !== undefined) prompt.push(noTs);
+    return prompt;
+  }
+
+  #notA(what: string): string {
+    const use = this.speech ? 'transcribe()' : this.lm ? 'generate()' : this.encoder ? 'embed()' : 'classify()';
+    return `is not ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what}; use ${use}.`;
   }
 
   dispose(): void {
@@ -192,6 +292,7 @@ export class Model implements ModelHandle {
     this.#disposed = true;
     this.lm?.dispose();
     this.encoder?.dispose();
+    this.vision?.dispose();
   }
 }
 
@@ -290,10 +391,33 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const config = parseModelConfig(configText, 'config.json');
   if (quantized && config.architecture !== 'llama') throw new InvalidArgumentError(`${named} is available for Llama-family models; this is a ${config.architecture} model — use precision "original".`);
   if (precision === 'auto' && config.architecture === 'llama') ({ plan, description } = resolvePlan('auto', { config, budgetBytes: memoryBudget, tiedEmbeddings: config.tieWordEmbeddings }));
+  if (config.architecture === 'vit') {
+    const pre = await fetchFile('preprocessor_config.json', true);
+    if (!pre) throw new FormatError('preprocessor_config.json', 'the image model folder has no preprocessor_config.json; accel needs it to resize and normalise images (save the image processor with transformers to create it).');
+    const processor = parseImageProcessorConfig(json(pre), config.imageSize, config.numChannels);
+    let vision: VitModel | null = null;
+    const bytes = (await fetchFile('model.safetensors', true));
+    if (!bytes) throw new FormatError('model.safetensors', 'the image model folder has no model.safetensors (sharded image models are not supported).');
+    report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
+    vision = new VitModel(backend, config, processor, safetensorsStore([{ header: parseSafetensors(bytes, 'model.safetensors'), bytes }]));
+    await backend.sync();
+    report({ phase: 'ready', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
+    const files = new Map<string, string>([['config.json', configText], ['preprocessor_config.json', json(pre)]]);
+    return new Model({ config, tokenizer: null, backend, source, format: 'safetensors', lm: null, encoder: null, vision, generationConfig: null, files });
+  }
   const tokJson = await fetchFile('tokenizer.json', true);
   if (!tokJson) throw new FormatError('tokenizer.json', 'the model folder has no tokenizer.json; accel needs the fast-tokenizer file (save the tokenizer with transformers to create it).');
   const tokConfig = await fetchFile('tokenizer_config.json', true);
   const genConfig = await fetchFile('generation_config.json', true);
+  let speechConfig: string | null = null;
+  if (config.architecture === 'whisper') {
+    const pre = await fetchFile('preprocessor_config.json', true);
+    if (!pre) throw new FormatError('preprocessor_config.json', 'the Whisper model folder has no preprocessor_config.json; accel needs it for the log-mel features (save the processor with transformers to create it).');
+    speechConfig = json(pre);
+    const fc = parseWhisperFeatureConfig(speechConfig);
+    if (fc.featureSize !== config.numMelBins) throw new FormatError('preprocessor_config.json', `feature_size ${fc.featureSize} differs from the model's num_mel_bins ${config.numMelBins}.`);
+    if (fc.nbMaxFrames !== 2 * config.maxSourcePositions) throw new FormatError('preprocessor_config.json', `${fc.nbMaxFrames} frames per window, but the encoder takes ${2 * config.maxSourcePositions} (2 × max_source_positions).`);
+  }
   const tokenizer = loadTokenizer(json(tokJson), tokConfig ? json(tokConfig) : {}, { tokenizer: 'tokenizer.json', config: 'tokenizer_config.json' });
   let lm: CausalLM | null = null;
   let encoder: BertModel | null = null;
@@ -330,10 +454,11 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
     }
     const store: WeightStore = safetensorsStore(files, uploads, plan ?? undefined);
     report({ phase: 'upload', file: 'model.safetensors', fileLoaded: loadedBefore, fileTotal: loadedBefore, loaded: loadedBefore, progress: 1 });
-    const seq = config.architecture === 'bert' ? {} : { maxSequence: cacheLength(config, options) };
+    const seq = config.architecture === 'bert' || config.architecture === 'whisper' ? {} : { maxSequence: cacheLength(config, options) };
     if (config.architecture === 'llama') lm = new LlamaModel(backend, config, store, { ...seq, ...(fuse !== undefined ? { fuse } : {}) });
     else if (config.architecture === 'gpt2') lm = new Gpt2Model(backend, config, store, seq);
-    else encoder = new BertModel(backend, config, store);
+    else if (config.architecture === 'whisper') lm = new WhisperModel(backend, config, store);
+    else if (config.architecture === 'bert') encoder = new BertModel(backend, config, store);
   } finally {
     for (const u of uploads) u.dispose();
   }
@@ -342,7 +467,8 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const files = new Map<string, string>([['config.json', configText], ['tokenizer.json', json(tokJson)]]);
   if (tokConfig) files.set('tokenizer_config.json', json(tokConfig));
   if (genConfig) files.set('generation_config.json', json(genConfig));
-  return new Model({ config, tokenizer, backend, source, format: 'safetensors', lm, encoder, generationConfig: genConfig ? (JSON.parse(json(genConfig)) as Record<string, unknown>) : null, files, quantization: description ? describePlan(description) : null });
+  if (speechConfig) files.set('preprocessor_config.json', speechConfig);
+  return new Model({ config, tokenizer, backend, source, format: 'safetensors', lm, encoder, speech: speechConfig ? new WhisperFeatureExtractor(parseWhisperFeatureConfig(speechConfig)) : null, generationConfig: genConfig ? (JSON.parse(json(genConfig)) as Record<string, unknown>) : null, files, quantization: description ? describePlan(description) : null });
 }
 
 export type { BackendName };

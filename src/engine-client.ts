@@ -8,10 +8,10 @@ export interface EngineClient {
   unload(model: ModelHandle): unknown;
 }
 
-export type EngineMode = 'worker' | 'inline';
+export type EngineMode = 'worker' | 'shared' | 'inline';
 
 export interface ElementsOptions {
-  /** 'worker' (default where Workers exist): models run in a dedicated Worker so the page never janks. 'inline' keeps them in this thread. */
+  /** 'worker' (default where Workers exist): models run in a dedicated Worker so the page never janks. 'shared': one SharedWorker engine for every tab of the origin (a model loaded by one tab is reused by the others; falls back to 'worker' where SharedWorker is missing). 'inline' keeps them in this thread. */
   engine?: EngineMode;
   /** URL of accel-worker.js when it is not served next to the bundle. */
   workerUrl?: string | URL;
@@ -29,13 +29,14 @@ export function configureElements(next: ElementsOptions): void {
 function pageMode(): EngineMode | null {
   const meta = typeof document === 'object' ? document.querySelector<HTMLMetaElement>('meta[name="accel-engine"]') : null;
   const v = meta?.content.trim();
-  return v === 'inline' || v === 'worker' ? v : null;
+  return v === 'inline' || v === 'worker' || v === 'shared' ? v : null;
 }
 
 /** The engine the elements on this page share. */
 export function getEngineClient(): EngineClient {
   if (client) return client;
   const mode = options.engine ?? pageMode() ?? (typeof Worker === 'function' ? 'worker' : 'inline');
-  client = mode === 'worker' ? WorkerEngine.start(options.workerUrl ?? defaultWorkerUrl()) : getEngine();
+  const url = options.workerUrl ?? defaultWorkerUrl();
+  client = mode === 'worker' ? WorkerEngine.start(url) : mode === 'shared' ? WorkerEngine.startShared(url) : getEngine();
   return client;
 }

@@ -1,4 +1,4 @@
-import type { AccelErrorCode, BenchmarkCell, BenchmarkProgress, BenchmarkRecord, CapabilityReport, GenerationResult, ModelArchitecture, ModelLoadProgress, TokenEvent } from '../engine/index.js';
+import type { AccelErrorCode, Classification, BenchmarkCell, BenchmarkProgress, BenchmarkRecord, CapabilityReport, GenerationResult, ModelArchitecture, ModelLoadProgress, TokenEvent } from '../engine/index.js';
 
 /** detail of `accel-error`: what failed, a stable code to switch on and the message to show. */
 export interface AccelErrorDetail {
@@ -39,6 +39,17 @@ export interface AccelBenchmarkCompleteDetail {
   stored: boolean;
 }
 
+/** detail of `accel-classified` from `<accel-image-classifier>`. */
+export interface AccelClassifiedDetail {
+  /** The top-k labels with softmax scores, best first. */
+  labels: Classification[];
+  /** Size of the image as given (before the model's resize). */
+  width: number;
+  height: number;
+  /** Decode, preprocess and forward pass, in milliseconds. */
+  durationMs: number;
+}
+
 /** Every `accel-*` event with the type of its detail. */
 export interface AccelEventMap {
   'accel-error': AccelErrorDetail;
@@ -50,6 +61,7 @@ export interface AccelEventMap {
   'accel-done': GenerationResult;
   'accel-benchmark-progress': AccelBenchmarkProgressDetail;
   'accel-benchmark-complete': AccelBenchmarkCompleteDetail;
+  'accel-classified': AccelClassifiedDetail;
 }
 
 export type AccelEventName = keyof AccelEventMap;
@@ -67,5 +79,6 @@ declare global {
     'accel-done': AccelEvent<'accel-done'>;
     'accel-benchmark-progress': AccelEvent<'accel-benchmark-progress'>;
     'accel-benchmark-complete': AccelEvent<'accel-benchmark-complete'>;
+    'accel-classified': AccelEvent<'accel-classified'>;
   }
 }

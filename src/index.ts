@@ -4,6 +4,8 @@ export { configureElements, getEngineClient, type EngineClient, type EngineMode,
 export type * from './events.js';
 export { AccelBenchmark } from '../components/accel-benchmark/index.js';
 export { AccelCapabilities } from '../components/accel-capabilities/index.js';
+export { AccelImageClassifier } from '../components/accel-image-classifier/index.js';
+export { toRgbaImage, type ImageInput } from './image-data.js';
 export { AccelModel } from '../components/accel-model/index.js';
 export { AccelStream } from '../components/accel-stream/index.js';
 export * from '../engine/index.js';

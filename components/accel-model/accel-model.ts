@@ -1,6 +1,6 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { AbortError, InvalidArgumentError, ServerModel, formatBytes, getEngine, isRemoteSource, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
+import { AbortError, InvalidArgumentError, type ModelType, ServerModel, formatBytes, getEngine, isRemoteSource, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { absoluteSource } from '../../src/controllers/model-lookup.js';
 import type { AccelModelReadyDetail } from '../../src/events.js';
@@ -38,6 +38,8 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  * @attr preload - Load as soon as the element is connected, not on first use.
  * @attr max-sequence - KV-cache length in tokens (overrides memory-profile).
  * @attr memory-profile - KV-cache size class: low (512 tokens), balanced (default, 2048) or max (the model's limit).
+ * @attr task - The task the page expects: text-generation, feature-extraction or image-classification. A loaded
+ *   model of another task is released and reported as an `accel-error` (code invalid-argument). Unset: any.
  *
  * @event {CustomEvent<ModelLoadProgress>} accel-load-progress - Bytes and phase while loading.
  * @event {CustomEvent<AccelModelReadyDetail>} accel-ready - The model is loaded; `detail` has name, backend and memory.
@@ -84,6 +86,9 @@ export class AccelModel extends AccelElement {
 
   /** KV-cache length in tokens. */
   @property({ type: Number, reflect: true, attribute: 'max-sequence' }) maxSequence: number | undefined = undefined;
+
+  /** The task the page expects of the model; empty = any. */
+  @property({ reflect: true }) task: '' | ModelType = '';
 
   /** KV-cache size class. */
   @property({ reflect: true, attribute: 'memory-profile' }) memoryProfile: 'low' | 'balanced' | 'max' = 'balanced';
@@ -153,7 +158,7 @@ export class AccelModel extends AccelElement {
   }
 
   protected override updated(changed: PropertyValues<this>): void {
-    const reloadKeys = ['src', 'backend', 'precision', 'quantization', 'memoryBudget', 'maxSequence', 'memoryProfile', 'apiKey'] as const;
+    const reloadKeys = ['src', 'backend', 'precision', 'quantization', 'memoryBudget', 'maxSequence', 'memoryProfile', 'apiKey', 'task'] as const;
     const changedSource = reloadKeys.some((k) => changed.has(k) && changed.get(k) !== undefined);
     if (changedSource && (this._status !== 'idle' || this.preload)) {
       if (this.src) void this.load().catch(() => undefined);
@@ -196,6 +201,10 @@ export class AccelModel extends AccelElement {
       if (signal.aborted) {
         this.#unloadModel(model);
         throw new AbortError('Loading the model', { cause: signal.reason });
+      }
+      if (this.task && model.info.task !== this.task) {
+        this.#unloadModel(model);
+        throw new InvalidArgumentError(`<accel-model task="${this.task}">: ${this.src} is a ${model.info.task} model (${model.info.architecture}); load a ${this.task} model or change the task.`);
       }
       this._model = model;
       this._status = 'ready';

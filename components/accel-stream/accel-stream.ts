@@ -4,6 +4,7 @@ import { AbortError, InvalidArgumentError, type ChatMessage, type Generation, ty
 import { AccelElement } from '../../src/accel-element.js';
 import { resolveModel } from '../../src/controllers/model-lookup.js';
 import { generateOverWebSocket } from '../../src/controllers/ws-generation.js';
+import { toAudioSamples, type AudioInput } from '../../src/audio-data.js';
 import { styles } from './accel-stream.styles.js';
 
 interface Turn {
@@ -109,8 +110,22 @@ export class AccelStream extends AccelElement {
 
   /** Generates a reply to `prompt` (default: the prompt box or the `prompt` attribute). Stops a run in progress first. */
   async generate(prompt?: string): Promise<GenerationResult> {
+    return this.#run(prompt, null);
+  }
+
+  /**
+   * Transcribes audio (a File or Blob, an AudioBuffer, or {samples, sampleRate}) with the speech model
+   * (Whisper, `<accel-model task="speech-recognition">`) and streams the words in like a generation: same
+   * events, stop and pause. Audio is decoded and resampled to 16 kHz here; one model window (30 s for
+   * released Whisper checkpoints) per call.
+   */
+  async transcribe(audio: AudioInput): Promise<GenerationResult> {
+    return this.#run('', audio);
+  }
+
+  async #run(prompt: string | undefined, audio: AudioInput | null): Promise<GenerationResult> {
     this.stop();
-    const text = prompt ?? this._input?.value ?? this.prompt;
+    const text = audio ? '' : prompt ?? this._input?.value ?? this.prompt;
     const abort = new AbortController();
     this.#abort = abort;
     this._error = '';
@@ -119,13 +134,17 @@ export class AccelStream extends AccelElement {
     this._tokens = 0;
     this._running = true;
     this._paused = false;
-    this._announce = 'Generating…';
+    this._announce = audio ? 'Transcribing…' : 'Generating…';
     const history = this.chat ? [...this._turns] : [];
-    if (this.chat) this._turns = [...this._turns, { role: 'user', content: text }];
+    if (this.chat && !audio) this._turns = [...this._turns, { role: 'user', content: text }];
     try {
-      if (!text.trim()) throw new InvalidArgumentError('The prompt is empty; type something first.');
+      if (!audio && !text.trim()) throw new InvalidArgumentError('The prompt is empty; type something first.');
       let gen: Generation;
-      if (this.wsUrl) {
+      if (audio) {
+        const [handle, samples] = await Promise.all([resolveModel(this, this.model, this.src, abort.signal), toAudioSamples(audio)]);
+        if (abort.signal.aborted) throw new AbortError('Transcription', { cause: abort.signal.reason });
+        gen = handle.transcribe(samples, this.#options(abort.signal));
+      } else if (this.wsUrl) {
         gen = generateOverWebSocket(this.wsUrl, this.chat ? this.#messages(history, text) : text, this.#options(abort.signal));
       } else {
         const handle = await resolveModel(this, this.model, this.src, abort.signal);
@@ -142,7 +161,7 @@ export class AccelStream extends AccelElement {
       const result = await gen.result;
       this._output = result.text;
       this._metrics = result.metrics;
-      if (this.chat) this._turns = [...this._turns, { role: 'assistant', content: result.text }];
+      if (this.chat && !audio) this._turns = [...this._turns, { role: 'assistant', content: result.text }];
       this._announce = `Done: ${result.usage.completionTokens} tokens, ${result.finishReason}.`;
       this.emit('accel-done', result);
       return result;

@@ -82,9 +82,51 @@ export interface BertConfig {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-export type ModelConfig = LlamaConfig | Gpt2Config | BertConfig;
+export interface VitConfig {
+  readonly architecture: 'vit';
+  readonly modelType: 'vit';
+  readonly hiddenSize: number;
+  readonly numHiddenLayers: number;
+  readonly numAttentionHeads: number;
+  readonly intermediateSize: number;
+  readonly layerNormEps: number;
+  readonly hiddenAct: string;
+  /** Square input side in pixels (image_size) and patch side (patch_size); image_size % patch_size === 0. */
+  readonly imageSize: number;
+  readonly patchSize: number;
+  readonly numChannels: number;
+  readonly qkvBias: boolean;
+  /** Class labels by index (id2label), in index order; length = number of classifier outputs. */
+  readonly labels: readonly string[];
+  readonly raw: Readonly<Record<string, unknown>>;
+}
 
-export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'gpt2', 'bert'] as const;
+export interface WhisperConfig {
+  readonly architecture: 'whisper';
+  readonly modelType: 'whisper';
+  readonly vocabSize: number;
+  readonly numMelBins: number;
+  readonly dModel: number;
+  readonly encoderLayers: number;
+  readonly encoderAttentionHeads: number;
+  readonly encoderFfnDim: number;
+  readonly decoderLayers: number;
+  readonly decoderAttentionHeads: number;
+  readonly decoderFfnDim: number;
+  /** Encoder positions (1500 = 30 s); the encoder takes exactly 2 × this many mel frames. */
+  readonly maxSourcePositions: number;
+  readonly maxTargetPositions: number;
+  readonly activationFunction: string;
+  readonly scaleEmbedding: boolean;
+  readonly decoderStartTokenId: number;
+  readonly eosTokenIds: readonly number[];
+  readonly padTokenId: number | null;
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+export type ModelConfig = LlamaConfig | Gpt2Config | BertConfig | VitConfig | WhisperConfig;
+
+export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'gpt2', 'bert', 'vit', 'whisper'] as const;
 
 class Fields {
   constructor(readonly json: Record<string, unknown>, readonly fileName: string) {}
@@ -278,6 +320,79 @@ function parseBert(f: Fields): BertConfig {
   };
 }
 
+/** id2label {"0": "cat", …} → labels in index order; every index 0 … n−1 must be present once. */
+function labelList(f: Fields): string[] {
+  const v = f.json['id2label'];
+  if (v === undefined || v === null) f.fail('"id2label" is missing; an image classifier needs its class names.');
+  if (typeof v !== 'object' || Array.isArray(v)) f.fail(`"id2label" must be an object mapping indices to names, got ${JSON.stringify(v)}.`);
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length === 0) f.fail('"id2label" is empty.');
+  const labels: string[] = new Array<string>(entries.length);
+  for (const [key, name] of entries) {
+    const i = Number(key);
+    if (!/^\d+$/.test(key) || i >= entries.length) f.fail(`"id2label" keys must be the indices 0 … ${entries.length - 1}, got "${key}".`);
+    if (typeof name !== 'string') f.fail(`"id2label.${key}" must be a string, got ${JSON.stringify(name)}.`);
+    labels[i] = name;
+  }
+  return labels;
+}
+
+function parseVit(f: Fields): VitConfig {
+  const hiddenSize = f.positiveInt('hidden_size', 768);
+  const numAttentionHeads = f.positiveInt('num_attention_heads', 12);
+  f.divides(hiddenSize, numAttentionHeads, 'hidden_size', 'num_attention_heads');
+  const imageSize = f.positiveInt('image_size', 224);
+  const patchSize = f.positiveInt('patch_size', 16);
+  if (imageSize % patchSize !== 0) f.fail(`"patch_size" = ${patchSize} does not divide "image_size" = ${imageSize}.`);
+  return {
+    architecture: 'vit',
+    modelType: 'vit',
+    hiddenSize,
+    numHiddenLayers: f.positiveInt('num_hidden_layers', 12),
+    numAttentionHeads,
+    intermediateSize: f.positiveInt('intermediate_size', 3072),
+    layerNormEps: f.positiveNumber('layer_norm_eps', 1e-12),
+    hiddenAct: f.string('hidden_act', 'gelu'),
+    imageSize,
+    patchSize,
+    numChannels: f.positiveInt('num_channels', 3),
+    qkvBias: f.bool('qkv_bias', true),
+    labels: labelList(f),
+    raw: f.json,
+  };
+}
+
+function parseWhisper(f: Fields): WhisperConfig {
+  const dModel = f.positiveInt('d_model');
+  const encoderAttentionHeads = f.positiveInt('encoder_attention_heads');
+  const decoderAttentionHeads = f.positiveInt('decoder_attention_heads');
+  f.divides(dModel, encoderAttentionHeads, 'd_model', 'encoder_attention_heads');
+  f.divides(dModel, decoderAttentionHeads, 'd_model', 'decoder_attention_heads');
+  const start = f.tokenId('decoder_start_token_id');
+  if (start === null) f.fail('"decoder_start_token_id" is missing; Whisper decoding starts from <|startoftranscript|>.');
+  return {
+    architecture: 'whisper',
+    modelType: 'whisper',
+    vocabSize: f.positiveInt('vocab_size'),
+    numMelBins: f.positiveInt('num_mel_bins', 80),
+    dModel,
+    encoderLayers: f.positiveInt('encoder_layers'),
+    encoderAttentionHeads,
+    encoderFfnDim: f.positiveInt('encoder_ffn_dim'),
+    decoderLayers: f.positiveInt('decoder_layers'),
+    decoderAttentionHeads,
+    decoderFfnDim: f.positiveInt('decoder_ffn_dim'),
+    maxSourcePositions: f.positiveInt('max_source_positions', 1500),
+    maxTargetPositions: f.positiveInt('max_target_positions', 448),
+    activationFunction: f.string('activation_function', 'gelu'),
+    scaleEmbedding: f.bool('scale_embedding', false),
+    decoderStartTokenId: start!,
+    eosTokenIds: f.tokenIds('eos_token_id'),
+    padTokenId: f.tokenId('pad_token_id'),
+    raw: f.json,
+  };
+}
+
 /** Parses config.json (text or parsed JSON) and dispatches on `model_type`. */
 export function parseModelConfig(input: string | unknown, fileName = 'config.json'): ModelConfig {
   let json: unknown = input;
@@ -294,6 +409,8 @@ export function parseModelConfig(input: string | unknown, fileName = 'config.jso
     case 'llama': case 'mistral': case 'qwen2': return parseLlama(f, modelType);
     case 'gpt2': return parseGpt2(f);
     case 'bert': return parseBert(f);
+    case 'vit': return parseVit(f);
+    case 'whisper': return parseWhisper(f);
     default:
       throw new FormatError(fileName, `model_type "${modelType}" is not supported; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}.`);
   }

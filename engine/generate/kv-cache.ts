@@ -46,11 +46,14 @@ export function kvBytesPerToken(config: ModelConfig): number {
   switch (config.architecture) {
     case 'llama': return 2 * config.numHiddenLayers * config.numKeyValueHeads * config.headDim * 4;
     case 'gpt2': return 2 * config.nLayer * config.nEmbd * 4;
+    case 'whisper': return 2 * config.decoderLayers * config.dModel * 4;
     default: throw new InvalidArgumentError(`${config.architecture} is not a causal language model; it has no KV cache.`);
   }
 }
 
 function maxPositions(config: ModelConfig): number {
+  if (config.architecture === 'vit') return (config.imageSize / config.patchSize) ** 2 + 1;
+  if (config.architecture === 'whisper') return config.maxTargetPositions;
   return config.architecture === 'gpt2' ? config.nPositions : config.maxPositionEmbeddings;
 }
 

@@ -7,8 +7,11 @@ import type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, Gen
 import { randomSeed } from '../generate/prng.js';
 import { PushedGeneration } from '../generate/pushed-generation.js';
 import { StopStringMatcher, type FinishReason } from '../generate/stopping.js';
-import type { ModelHandle, ModelInfo, ModelLoadProgress } from '../load-model.js';
+import type { ModelHandle, ModelInfo, ModelLoadProgress, TranscribeOptions } from '../load-model.js';
+import type { AudioSamples } from '../models/whisper/features.js';
 import type { BertOutput } from '../models/bert/bert.js';
+import type { RgbaImage } from '../models/vit/image-processor.js';
+import type { ClassifyOptions, ClassifyResult } from '../models/vit/vit.js';
 import { parseRemoteSource, routeUrl, type RemoteSource } from './source.js';
 import { sseEvents } from './sse.js';
 
@@ -142,6 +145,14 @@ export class ServerModel implements ModelHandle {
 
   embed(_text: string): Promise<BertOutput> {
     return Promise.reject(new InvalidArgumentError(`The remote model "${this.modelName}" is used for text generation here; embeddings from a server are not wired yet.`));
+  }
+
+  transcribe(_audio: AudioSamples, _options?: TranscribeOptions): Generation {
+    throw new InvalidArgumentError(`The remote model "${this.modelName}" is used for text generation here; speech recognition on a server is not wired.`);
+  }
+
+  classify(_image: RgbaImage, _options?: ClassifyOptions): Promise<ClassifyResult> {
+    return Promise.reject(new InvalidArgumentError(`The remote model "${this.modelName}" is used for text generation here; image classification on a server is not wired.`));
   }
 
   /** Aborts every generation in flight; the handle cannot generate afterwards. */

@@ -1,12 +1,16 @@
 import type { BackendChoice, CapabilityReport, RecommendRequest } from '../capabilities/types.js';
 import type { GenerateInput, GenerateOptions, GenerationMetrics, GenerationResult, TokenEvent } from '../generate/index.js';
-import type { ModelInfo, ModelLoadProgress } from '../load-model.js';
+import type { ModelInfo, ModelLoadProgress, TranscribeOptions } from '../load-model.js';
+import type { AudioSamples } from '../models/whisper/features.js';
 import type { BertOutput } from '../models/bert/bert.js';
+import type { RgbaImage } from '../models/vit/image-processor.js';
+import type { ClassifyOptions, ClassifyResult } from '../models/vit/vit.js';
 import type { BackendRequest } from '../engine.js';
 import type { LoadPrecision, QuantPlan } from '../quant/plan.js';
 
 /** Options of a generation that cross the Worker boundary (callbacks and signals stay on the page). */
 export type WireGenerateOptions = Omit<GenerateOptions, 'signal' | 'onToken' | 'onMetrics' | 'logitsProcessors'>;
+export type WireTranscribeOptions = Omit<TranscribeOptions, 'signal' | 'onToken' | 'onMetrics' | 'logitsProcessors'>;
 
 export interface WireLoadOptions {
   backend?: BackendRequest;
@@ -29,6 +33,10 @@ export type Request =
   | { t: 'unload'; id: number; modelId: number }
   | { t: 'generate'; id: number; modelId: number; input: GenerateInput; options: WireGenerateOptions }
   | { t: 'embed'; id: number; modelId: number; text: string }
+  | { t: 'classify'; id: number; modelId: number; image: RgbaImage; options: ClassifyOptions }
+  | { t: 'transcribe'; id: number; modelId: number; audio: AudioSamples; options: WireTranscribeOptions }
+  | { t: 'loaded'; id: number }
+  | { t: 'bye'; id: number }
   | { t: 'abort'; id: number }
   | { t: 'pause'; id: number }
   | { t: 'resume'; id: number };
@@ -58,4 +66,7 @@ export type ResultOf = {
   unload: boolean;
   generate: GenerationResult;
   embed: BertOutput;
+  loaded: ModelInfo[];
+  bye: boolean;
+  classify: ClassifyResult;
 };

@@ -2,9 +2,12 @@ import type { BackendChoice, CapabilityReport, RecommendRequest } from '../capab
 import { AccelError, type AccelErrorCode } from '../errors.js';
 import type { GenerateInput, GenerateOptions, Generation, GenerationMetrics, GenerationResult, TokenEvent } from '../generate/index.js';
 import { PushedGeneration } from '../generate/pushed-generation.js';
-import type { ModelHandle, ModelInfo, ModelLoadProgress } from '../load-model.js';
+import type { ModelHandle, ModelInfo, ModelLoadProgress, TranscribeOptions } from '../load-model.js';
+import type { AudioSamples } from '../models/whisper/features.js';
 import type { BertOutput } from '../models/bert/bert.js';
-import type { LoadedReply, Request, Response, WireError, WireGenerateOptions, WireLoadOptions, WireSource } from './protocol.js';
+import type { RgbaImage } from '../models/vit/image-processor.js';
+import type { ClassifyOptions, ClassifyResult } from '../models/vit/vit.js';
+import type { LoadedReply, Request, Response, WireError, WireGenerateOptions, WireTranscribeOptions, WireLoadOptions, WireSource } from './protocol.js';
 
 function fromWire(e: WireError): AccelError {
   const err = new AccelError(e.code as AccelErrorCode, e.message);
@@ -27,23 +30,50 @@ interface Pending {
  * with tokens, progress and errors sent back as messages, so model work never blocks the page.
  */
 export class WorkerEngine {
-  readonly worker: Worker;
+  /** The dedicated Worker, or the SharedWorker whose port this engine talks through. */
+  readonly worker: Worker | SharedWorker;
+  /** true when the engine is a SharedWorker serving every tab of the origin. */
+  readonly shared: boolean;
+  #port: Worker | MessagePort;
   #next = 1;
   #pending = new Map<number, Pending>();
 
-  constructor(worker: Worker) {
+  constructor(worker: Worker | SharedWorker) {
     this.worker = worker;
-    worker.addEventListener('message', (e: MessageEvent<Response>) => this.#onMessage(e.data));
-    worker.addEventListener('error', (e: ErrorEvent) => {
-      const error = new AccelError('backend-unavailable', `The engine worker failed: ${e.message || 'it could not be started'}.`);
+    this.shared = typeof SharedWorker !== 'undefined' && worker instanceof SharedWorker;
+    this.#port = this.shared ? (worker as SharedWorker).port : (worker as Worker);
+    (this.#port as MessagePort).addEventListener('message', (e: MessageEvent) => this.#onMessage(e.data as Response));
+    worker.addEventListener('error', (e: Event) => {
+      const error = new AccelError('backend-unavailable', `The engine worker failed: ${(e as ErrorEvent).message || 'it could not be started'}.`);
       for (const p of this.#pending.values()) p.reject(error);
       this.#pending.clear();
     });
+    if (this.shared) {
+      (this.#port as MessagePort).start();
+      // best effort: a tab that goes away releases its models in the shared engine
+      if (typeof addEventListener === 'function' && typeof window !== 'undefined') addEventListener('pagehide', () => this.send({ t: 'bye', id: 0 }), { once: true });
+    }
   }
 
   /** Starts a module Worker running engine/worker/worker-entry. */
   static start(url: URL | string): WorkerEngine {
     return new WorkerEngine(new Worker(url, { type: 'module', name: 'accel-engine' }));
+  }
+
+  /**
+   * Connects to the origin's shared engine (a module SharedWorker running the same worker-entry), started by
+   * the first tab that asks: tabs that load the same source, backend and precision share one download and one
+   * copy in (GPU) memory. Where SharedWorker does not exist (e.g. Chrome on Android) each tab gets its own
+   * dedicated Worker.
+   */
+  static startShared(url: URL | string, name = 'accel-engine'): WorkerEngine {
+    if (typeof SharedWorker === 'undefined') return WorkerEngine.start(url);
+    return new WorkerEngine(new SharedWorker(url, { type: 'module', name }));
+  }
+
+  /** What the worker's engine holds now, over all the tabs it serves. */
+  loadedModels(): Promise<ModelInfo[]> {
+    return this.call<ModelInfo[]>({ t: 'loaded' }).promise;
   }
 
   #onMessage(r: Response): void {
@@ -71,12 +101,12 @@ export class WorkerEngine {
       if (signal.aborted) queueMicrotask(() => this.send({ t: 'abort', id }));
       else signal.addEventListener('abort', () => this.send({ t: 'abort', id }), { once: true });
     }
-    this.worker.postMessage({ ...req, id } as Request);
+    this.#port.postMessage({ ...req, id } as Request);
     return { id, promise };
   }
 
   send(req: Request): void {
-    this.worker.postMessage(req);
+    this.#port.postMessage(req);
   }
 
   capabilities(options: { refresh?: boolean } = {}): Promise<CapabilityReport> {
@@ -98,8 +128,12 @@ export class WorkerEngine {
     return this.call<boolean>({ t: 'unload', modelId: model.modelId }).promise;
   }
 
+  /** Ends a dedicated Worker; for the shared engine only this tab's connection (its models are released). */
   terminate(): void {
-    this.worker.terminate();
+    if (this.shared) {
+      this.send({ t: 'bye', id: 0 });
+      (this.#port as MessagePort).close();
+    } else (this.worker as Worker).terminate();
     const error = new AccelError('disposed', 'The engine worker was terminated.');
     for (const p of this.#pending.values()) p.reject(error);
     this.#pending.clear();
@@ -117,9 +151,18 @@ export class RemoteModel implements ModelHandle {
   embed(text: string): Promise<BertOutput> {
     return this.engine.call<BertOutput>({ t: 'embed', modelId: this.modelId, text }).promise;
   }
+
+  classify(image: RgbaImage, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+    // ImageData does not cross postMessage as such in every browser: send the plain fields
+    return this.engine.call<ClassifyResult>({ t: 'classify', modelId: this.modelId, image: { width: image.width, height: image.height, data: image.data }, options }).promise;
+  }
+
+  transcribe(audio: AudioSamples, options: TranscribeOptions = {}): Generation {
+    return remoteGeneration(this.engine, this.modelId, '', options, { samples: audio.samples, sampleRate: audio.sampleRate });
+  }
 }
 
-function remoteGeneration(engine: WorkerEngine, modelId: number, input: GenerateInput, options: GenerateOptions): Generation {
+function remoteGeneration(engine: WorkerEngine, modelId: number, input: GenerateInput, options: GenerateOptions, audio?: AudioSamples): Generation {
   const { signal, onToken, onMetrics, logitsProcessors, ...wire } = options;
   if (logitsProcessors?.length) throw new AccelError('invalid-argument', 'Custom logitsProcessors cannot cross to the engine worker; use the in-thread engine for them.');
   let id = 0;
@@ -129,7 +172,7 @@ function remoteGeneration(engine: WorkerEngine, modelId: number, input: Generate
     abort: () => engine.send({ t: 'abort', id }),
   });
   const call = engine.call<GenerationResult>(
-    { t: 'generate', modelId, input, options: wire as WireGenerateOptions },
+    audio ? { t: 'transcribe', modelId, audio, options: wire as WireTranscribeOptions } : { t: 'generate', modelId, input, options: wire as WireGenerateOptions },
     {
       onToken: (e) => {
         onToken?.(e);

@@ -1,5 +1,5 @@
 import { AccelError } from '../errors.js';
-import type { Generation } from '../generate/index.js';
+import type { Generation, GenerationMetrics } from '../generate/index.js';
 import type { ModelHandle } from '../load-model.js';
 import { getEngine } from '../engine.js';
 import type { Request, Response, WireError } from './protocol.js';
@@ -21,6 +21,7 @@ function toWire(error: unknown): WireError {
  */
 export function serveEngine(port: Port): void {
   const engine = getEngine();
+  // this port's handles; the engine shares one loaded copy between ports that load the same source
   const models = new Map<number, ModelHandle>();
   const aborts = new Map<number, AbortController>();
   const generations = new Map<number, Generation>();
@@ -50,10 +51,23 @@ export function serveEngine(port: Port): void {
       }
       case 'embed':
         return need(req.modelId).embed(req.text);
-      case 'generate': {
+      case 'loaded':
+        return engine.loadedModels().map((m) => m.info);
+      case 'bye': {
+        // a closing tab gives back its models (other tabs' users of the same copy keep it loaded)
+        for (const m of models.values()) engine.unload(m);
+        models.clear();
+        for (const a of aborts.values()) a.abort();
+        return true;
+      }
+      case 'classify':
+        return need(req.modelId).classify(req.image, req.options);
+      case 'generate':
+      case 'transcribe': {
         const abort = new AbortController();
         aborts.set(req.id, abort);
-        const gen = need(req.modelId).generate(req.input, { ...req.options, signal: abort.signal, onMetrics: (value) => reply({ t: 'metrics', id: req.id, value }) });
+        const opts = { ...req.options, signal: abort.signal, onMetrics: (value: GenerationMetrics) => reply({ t: 'metrics', id: req.id, value }) };
+        const gen = req.t === 'generate' ? need(req.modelId).generate(req.input, opts) : need(req.modelId).transcribe(req.audio, opts);
         generations.set(req.id, gen);
         for await (const value of gen) reply({ t: 'token', id: req.id, value });
         return gen.result;
