@@ -2,6 +2,7 @@ import { FormatError } from '../errors.js';
 import { type QuantFormat, f16Words, wordsPerRow } from '../quant/layout.js';
 import { GgmlType, type GgufTensorInfo } from './gguf.js';
 import { bf16ToF32Array, f16Table, f16ToF32Array } from './half.js';
+import { f32ToF16 } from '../tensor/dtype.js';
 
 /**
  * ggml block decoders (→ f32) and repackers into the engine's packed layout (engine/quant/layout.ts).
@@ -136,6 +137,8 @@ export interface PackedWeight {
   readonly data: Uint32Array;
   /** u32 [ceil(N · K / groupSize / 2)]: f16 pairs */
   readonly scales: Uint32Array;
+  /** Asymmetric formats (repacked Q4_K): f16 pairs like scales. */
+  readonly mins?: Uint32Array;
 }
 
 /** Q8_0 → 8 bits g32 symmetric: code = qs + 128 (flip the sign bit), scale = the block's d, verbatim. */
@@ -184,7 +187,45 @@ export function repackQ4_0(src: Uint8Array, n: number, k: number): PackedWeight 
   return { shape: [n, k], format: { bits: 4, groupSize: 32, symmetric: true }, data, scales };
 }
 
-/** A 2-D Q8_0 or Q4_0 GGUF tensor (dims [K, N]) in the engine's packed layout, with no f32 copy. */
+/**
+ * Q4_K → 4 bits g32 asymmetric: each sub-block of 32 keeps its nibbles as codes, with scale = d·sc and
+ * min = −dmin·m rounded to f16 (the layout stores f16; Q4_K stores d and dmin as f16 and 6-bit multipliers,
+ * whose products need up to 17 significant bits). So a value moves by at most 15·|scale|·2⁻¹¹ + |min|·2⁻¹¹ from
+ * llama.cpp's dequantization: under 1 % of a quantization step. Sub-block j covers values 32j … 32j + 31 of
+ * its super-block; qs byte l of pair g holds value 64g + l (low nibble) and 64g + 32 + l (high nibble).
+ */
+export function repackQ4_K(src: Uint8Array, n: number, k: number): PackedWeight {
+  const supers = (n * k) / 256;
+  const data = new Uint32Array(n * wordsPerRow(k, 4));
+  const scales = new Uint32Array(f16Words(supers * 8));
+  const mins = new Uint32Array(f16Words(supers * 8));
+  const sh = new Uint16Array(scales.buffer);
+  const mh = new Uint16Array(mins.buffer);
+  const t = f16Table();
+  for (let b = 0; b < supers; b++) {
+    const s = b * 144;
+    const d = t[half(src, s)]!;
+    const dmin = t[half(src, s + 2)]!;
+    for (let j = 0; j < 8; j++) {
+      const [sc, m] = scaleMinK4(src, s + 4, j);
+      const scale = d * sc;
+      const min = -dmin * m;
+      if (!(Math.abs(scale) <= 65504 && Math.abs(min) <= 65504)) throw new FormatError('model.gguf', `a Q4_K sub-block scale (${scale}) or min (${min}) is outside the f16 range of the packed layout.`);
+      sh[b * 8 + j] = f32ToF16(scale);
+      mh[b * 8 + j] = f32ToF16(min);
+      const q = s + 16 + 32 * (j >> 1);
+      const shift = j & 1 ? 4 : 0;
+      for (let w = 0; w < 4; w++) {
+        let word = 0;
+        for (let i = 0; i < 8; i++) word |= ((src[q + 8 * w + i]! >> shift) & 15) << (4 * i);
+        data[(b * 8 + j) * 4 + w] = word >>> 0;
+      }
+    }
+  }
+  return { shape: [n, k], format: { bits: 4, groupSize: 32, symmetric: false }, data, scales, mins };
+}
+
+/** A 2-D Q8_0, Q4_0 or Q4_K GGUF tensor (dims [K, N]) in the engine's packed layout, with no f32 copy. */
 export function repackGgufTensor(info: GgufTensorInfo, bytes: Uint8Array, fileOffset = 0, fileName = 'model.gguf'): PackedWeight {
   if (info.dims.length !== 2) {
     throw new FormatError(fileName, `tensor "${info.name}" has ${info.dims.length} dimensions; only 2-D weights can be repacked.`, { byteOffset: info.begin });
@@ -193,7 +234,8 @@ export function repackGgufTensor(info: GgufTensorInfo, bytes: Uint8Array, fileOf
   const src = tensorBytes(info, bytes, fileOffset, fileName);
   if (info.type === GgmlType.Q8_0) return repackQ8_0(src, n, k);
   if (info.type === GgmlType.Q4_0) return repackQ4_0(src, n, k);
-  throw new FormatError(fileName, `tensor "${info.name}" is ${info.typeName}; only Q8_0 and Q4_0 repack to the packed layout without loss (dequantize the others).`, { byteOffset: info.begin });
+  if (info.type === GgmlType.Q4_K) return repackQ4_K(src, n, k);
+  throw new FormatError(fileName, `tensor "${info.name}" is ${info.typeName}; only Q8_0, Q4_0 and Q4_K repack to the packed layout (dequantize the others).`, { byteOffset: info.begin });
 }
 
 /**
@@ -228,8 +270,11 @@ export function reorderPackedRows(p: PackedWeight, order: Int32Array): PackedWei
   const [n, k] = p.shape;
   if (order.length !== n) throw new FormatError('model.gguf', `row order has ${order.length} rows, the weight ${n}.`);
   const groups = k / p.format.groupSize;
-  const halves = new Uint16Array(p.scales.buffer, p.scales.byteOffset, n * groups);
-  const scales = new Uint32Array(p.scales.length);
-  new Uint16Array(scales.buffer).set(reorderRows(halves, groups, order));
-  return { shape: p.shape, format: p.format, data: reorderRows(p.data, wordsPerRow(k, p.format.bits), order), scales };
+  const reorderHalves = (words: Uint32Array) => {
+    const out = new Uint32Array(words.length);
+    new Uint16Array(out.buffer).set(reorderRows(new Uint16Array(words.buffer, words.byteOffset, n * groups), groups, order));
+    return out;
+  };
+  const data = reorderRows(p.data, wordsPerRow(k, p.format.bits), order);
+  return { shape: p.shape, format: p.format, data, scales: reorderHalves(p.scales), ...(p.mins ? { mins: reorderHalves(p.mins) } : {}) };
 }

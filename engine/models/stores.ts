@@ -72,7 +72,7 @@ export function safetensorsStore(files: readonly SafetensorsFile[], uploads: rea
 }
 
 /**
- * Tensors of a Llama-family GGUF file under their Hugging Face names; Q8_0/Q4_0 stay packed. `upload` holds
+ * Tensors of a Llama-family GGUF file under their Hugging Face names; Q8_0/Q4_0/Q4_K stay packed. `upload` holds
  * the tensors already uploaded while the file streamed in.
  */
 export function ggufStore(header: GgufHeader, bytes: Uint8Array, config: LlamaConfig, upload?: StreamingGgufUpload): WeightStore {

@@ -206,10 +206,10 @@ export class StreamingSafetensorsUpload extends StreamingUpload<SafetensorsTenso
 }
 
 // GGUF types that stay packed on the backend (the kernels read them directly); others become f32.
-export const GGUF_KEEP_PACKED: ReadonlySet<number> = new Set<number>([GgmlType.Q8_0, GgmlType.Q4_0]);
+export const GGUF_KEEP_PACKED: ReadonlySet<number> = new Set<number>([GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K]);
 
 /**
- * A Llama-family GGUF file, tensors under their Hugging Face names: Q8_0/Q4_0 projections are repacked into
+ * A Llama-family GGUF file, tensors under their Hugging Face names: Q8_0/Q4_0/Q4_K projections are repacked into
  * the engine's layout and uploaded packed, everything else (embeddings, norms, biases, other block types) as
  * f32 — what LlamaModel asks the store for. The config is read from the header as soon as it is in, so a file
  * of an unsupported architecture fails before its weights download.
@@ -248,7 +248,7 @@ export class StreamingGgufUpload extends StreamingUpload<GgufTensorInfo> {
     const float = name.endsWith('embed_tokens.weight') || name.endsWith('norm.weight') || name.endsWith('.bias');
     if (!float && GGUF_KEEP_PACKED.has(info.type) && info.shape.length === 2) {
       const p = ggufTensorPacked(h, c, info, bytes, info.begin);
-      this.keepQuantized(name, this.backend.uploadQuantized(p.format, p.shape, p.data, p.scales, null));
+      this.keepQuantized(name, this.backend.uploadQuantized(p.format, p.shape, p.data, p.scales, p.mins ?? null));
     } else {
       this.keep(name, this.backend.upload(ggufTensorF32(h, c, info, bytes, info.begin), info.shape, 'f32'));
     }

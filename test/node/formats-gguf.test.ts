@@ -1,10 +1,11 @@
+import { dequantizeWeight } from '../../engine/quant/quantize.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FormatError, InvalidArgumentError } from '../../engine/errors.js';
 import { ropePlan } from '../../engine/models/rope-scaling.js';
 import { GgmlType, parseGguf, tryParseGgufHeader } from '../../engine/formats/gguf.js';
 import {
-  dequantizeGgufTensor, dequantizeQ4_0, dequantizeQ4_K, dequantizeQ6_K, dequantizeQ8_0, llamaRopeRowOrder, repackGgufTensor, repackQ4_0, repackQ8_0,
+  dequantizeGgufTensor, dequantizeQ4_0, dequantizeQ4_K, dequantizeQ6_K, dequantizeQ8_0, llamaRopeRowOrder, repackGgufTensor, repackQ4_0, repackQ4_K, repackQ8_0,
 } from '../../engine/formats/gguf-blocks.js';
 import { ggufLlamaConfig, ggufTensorF32, ggufTensorPacked, ggufToHfName } from '../../engine/formats/gguf-llama.js';
 import { readCode, readHalf, symmetricZero } from '../../engine/quant/layout.js';
@@ -46,6 +47,29 @@ test('Q4_0 block: low nibbles are values 0–15, high nibbles 16–31, zero at 8
   for (let i = 0; i < 16; i++) {
     assert.equal(out[i], (i - 8) * 2);
     assert.equal(out[16 + i], (15 - i - 8) * 2);
+  }
+});
+
+test('Q4_K repacks to 4-bit g32 asymmetric: the kernels read what llama.cpp dequantizes, within the f16 rounding of scale and min', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  for (const [n, k] of [[3, 256], [2, 512]] as const) {
+    const src = new Uint8Array(((n * k) / 256) * 144);
+    for (let i = 0; i < src.length; i++) src[i] = Math.floor(rnd() * 256);
+    const dv = new DataView(src.buffer);
+    for (let b = 0; b < src.length / 144; b++) {
+      dv.setUint16(b * 144, f32ToF16(0.002 + 0.01 * rnd()), true);
+      dv.setUint16(b * 144 + 2, f32ToF16(0.001 + 0.005 * rnd()), true);
+    }
+    const want = dequantizeQ4_K(src, n * k);
+    const p = repackQ4_K(src, n, k);
+    const got = dequantizeWeight({ shape: p.shape, format: p.format, data: p.data, scales: p.scales, mins: p.mins! });
+    for (let i = 0; i < want.length; i++) {
+      const g = Math.floor(i / 32);
+      const scale = Math.abs(f16ToF32(readHalf(p.scales, g)));
+      const min = Math.abs(f16ToF32(readHalf(p.mins!, g)));
+      assert.ok(Math.abs(got[i]! - want[i]!) <= (15 * scale + min) * 2 ** -11 + 1e-9, `[${n}, ${k}] value ${i}: ${got[i]} vs ${want[i]}`);
+    }
   }
 });
 
@@ -190,7 +214,8 @@ test('GGUF: metadata of every type, tensor infos and data round-trip', () => {
   assert.deepEqual(dequantizeGgufTensor(t('q4k'), file), dequantizeQ4_K(new Uint8Array(144).fill(0x11), 256));
   const p = repackGgufTensor(t('q4'), file);
   assert.deepEqual(p.shape, [3, 32]);
-  expectFormatError(() => repackGgufTensor(t('q4k'), file), /only Q8_0 and Q4_0 repack/);
+  const pk = repackGgufTensor(t('q4k'), file);
+  assert.deepEqual([pk.shape, pk.format], [[1, 256], { bits: 4, groupSize: 32, symmetric: false }]);
   expectFormatError(() => repackGgufTensor(t('f16'), file), /only 2-D weights/);
   // custom alignment
   const h64 = parseGguf(sampleFile(64).file);
