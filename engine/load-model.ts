@@ -390,7 +390,7 @@ export async function loadModel(src: SourceInput, backend: Backend, options: Mod
   const configText = json((await fetchFile('config.json'))!);
   const config = parseModelConfig(configText, 'config.json');
   if (quantized && config.architecture !== 'llama') throw new InvalidArgumentError(`${named} is available for Llama-family models; this is a ${config.architecture} model — use precision "original".`);
-  if (precision === 'auto' && config.architecture === 'llama') ({ plan, description } = resolvePlan('auto', { config, budgetBytes: memoryBudget, tiedEmbeddings: config.tieWordEmbeddings }));
+  if (precision === 'auto' && config.architecture === 'llama') ({ plan, description } = resolvePlan('auto', { config, budgetBytes: memoryBudget, tiedEmbeddings: config.tieWordEmbeddings, packedEmbedding: backend.qembedding !== undefined }));
   if (config.architecture === 'vit') {
     const pre = await fetchFile('preprocessor_config.json', true);
     if (!pre) throw new FormatError('preprocessor_config.json', 'the image model folder has no preprocessor_config.json; accel needs it to resize and normalise images (save the image processor with transformers to create it).');

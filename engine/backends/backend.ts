@@ -145,6 +145,8 @@ export interface Backend extends TensorOwner {
    * written into kCache, vCache [Hkv, S, Dh] at positions opts.pos0 … : rope × 2 and kvWrite × 2 in one op.
    */
   qkvRope?(qkv: Tensor, kCache: Tensor, vCache: Tensor, opts: QkvRopeOptions): Tensor;
+  /** Rows `ids` i32 [T] of a packed table [V, D], dequantized → f32 [T, D]: a quantized embedding's gather. */
+  qembedding?(table: QuantizedTensor, ids: Tensor): Tensor;
   /** Tensors of one dtype with equal trailing dims, stacked along axis 0 into a new tensor (fusing weights at load). */
   concatRows?(parts: readonly Tensor[]): Tensor;
 }

@@ -76,6 +76,18 @@ export function uploadLinear(backend: Backend, store: WeightStore, name: string,
   return { kind: 'dense', w: takeUploaded(backend, store, name) ?? backend.upload(store.f32(name), [n, k], 'f32'), n, k };
 }
 
+/**
+ * An embedding table [V, D]: packed when the checkpoint or the plan packs it and the backend can gather packed
+ * rows (qembedding), else f32 — from the checkpoint's own float values when it has them.
+ */
+export function uploadEmbedding(backend: Backend, store: WeightStore, name: string, v: number, d: number): LinearWeight {
+  if (backend.qembedding) return uploadLinear(backend, store, name, v, d);
+  requireWeight(store, name, [v, d]);
+  const packed = store.takeQuantized?.(name) ?? null;
+  if (packed) disposeQuantized(packed);
+  return { kind: 'dense', w: takeUploaded(backend, store, name) ?? backend.upload(store.f32(name), [v, d], 'f32'), n: v, k: d };
+}
+
 /** x [T, K] → x · Wᵀ [T, N]; T = 1 takes the matrix-vector path (decode). */
 export function linear(backend: Backend, x: Tensor, w: LinearWeight): Tensor {
   const t = x.shape[0]!;

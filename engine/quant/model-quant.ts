@@ -115,7 +115,7 @@ export async function quantizeModel(model: Model, precision: LoadPrecision | Qua
   const lm = llamaOf(model, 'quantize()');
   const config = model.config as LlamaConfig;
   const host = await downloadWeights(lm);
-  const { plan, description } = resolvePlan(precision, { config, budgetBytes: options.memoryBudget, tiedEmbeddings: !host.has('lm_head.weight') });
+  const { plan, description } = resolvePlan(precision, { config, budgetBytes: options.memoryBudget, tiedEmbeddings: !host.has('lm_head.weight'), packedEmbedding: model.backend.qembedding !== undefined });
   const quantized = new LlamaModel(model.backend, config, hostStore(host, plan), { maxSequence: lm.maxSequence });
   await model.backend.sync();
   return new Model({

@@ -24,8 +24,8 @@ export interface QuantChoice {
   readonly clipSearch: boolean;
 }
 
-/** Layer classes of a decoder: embedding and norms stay float in every plan of this version. */
-export type LayerClass = 'attention' | 'ffn' | 'lmHead';
+/** Layer classes of a decoder; norms and biases always stay float. */
+export type LayerClass = 'embedding' | 'attention' | 'ffn' | 'lmHead';
 
 /**
  * A mixed-precision plan. A class set to null (or left out) stays float. `exclude` keeps matching tensors float
@@ -34,6 +34,11 @@ export type LayerClass = 'attention' | 'ffn' | 'lmHead';
  * `model.layers.0.*` or `*.down_proj.weight`).
  */
 export interface QuantPlan {
+  /**
+   * The token embedding table, gathered row by row from its packed form on backends with `qembedding`
+   * (webgpu, wasm, cpu; elsewhere it stays f32). A tied lm_head is this table, so it runs packed too.
+   */
+  readonly embedding?: QuantSpec | null;
   readonly attention?: QuantSpec | null;
   readonly ffn?: QuantSpec | null;
   readonly lmHead?: QuantSpec | null;
@@ -46,12 +51,14 @@ export type PrecisionPreset = 'q8' | 'q4' | 'q3' | 'q2' | 'mixed';
 export type LoadPrecision = 'original' | PrecisionPreset | 'auto';
 
 export const PRESETS: Readonly<Record<PrecisionPreset, QuantPlan>> = {
-  q8: { attention: { bits: 8 }, ffn: { bits: 8 }, lmHead: { bits: 8 } },
-  q4: { attention: { bits: 4 }, ffn: { bits: 4 }, lmHead: { bits: 4 } },
-  q3: { attention: { bits: 3 }, ffn: { bits: 3 }, lmHead: { bits: 3 } },
-  q2: { attention: { bits: 2 }, ffn: { bits: 2 }, lmHead: { bits: 2 } },
-  // the seeds' preset: attention 3-bit, feed-forward 2-bit, lm_head 4-bit
-  mixed: { attention: { bits: 3 }, ffn: { bits: 2 }, lmHead: { bits: 4 } },
+  // every preset keeps the embedding at 8 bits (llama.cpp's k-quants keep it high too: it is looked up, not
+  // averaged over, so its error reaches the model undiluted)
+  q8: { embedding: { bits: 8 }, attention: { bits: 8 }, ffn: { bits: 8 }, lmHead: { bits: 8 } },
+  q4: { embedding: { bits: 8 }, attention: { bits: 4 }, ffn: { bits: 4 }, lmHead: { bits: 4 } },
+  q3: { embedding: { bits: 8 }, attention: { bits: 3 }, ffn: { bits: 3 }, lmHead: { bits: 3 } },
+  q2: { embedding: { bits: 8 }, attention: { bits: 2 }, ffn: { bits: 2 }, lmHead: { bits: 2 } },
+  // the seeds' preset: embedding 8-bit, attention 3-bit, feed-forward 2-bit, lm_head 4-bit
+  mixed: { embedding: { bits: 8 }, attention: { bits: 3 }, ffn: { bits: 2 }, lmHead: { bits: 4 } },
 };
 
 /**
@@ -60,22 +67,24 @@ export const PRESETS: Readonly<Record<PrecisionPreset, QuantPlan>> = {
  */
 export const AUTO_LADDER: readonly QuantPlan[] = [
   PRESETS.q8,
-  { attention: { bits: 8 }, ffn: { bits: 4 }, lmHead: { bits: 8 } },
+  { embedding: { bits: 8 }, attention: { bits: 8 }, ffn: { bits: 4 }, lmHead: { bits: 8 } },
   PRESETS.q4,
-  { attention: { bits: 4 }, ffn: { bits: 3 }, lmHead: { bits: 4 } },
+  { embedding: { bits: 8 }, attention: { bits: 4 }, ffn: { bits: 3 }, lmHead: { bits: 4 } },
   PRESETS.q3,
-  { attention: { bits: 3 }, ffn: { bits: 2 }, lmHead: { bits: 4 } },
-  { attention: { bits: 2 }, ffn: { bits: 2 }, lmHead: { bits: 4 } },
+  PRESETS.mixed,
+  { embedding: { bits: 8 }, attention: { bits: 2 }, ffn: { bits: 2 }, lmHead: { bits: 4 } },
   PRESETS.q2,
+  { embedding: { bits: 4 }, attention: { bits: 2 }, ffn: { bits: 2 }, lmHead: { bits: 2 } },
 ];
 
 const ATTENTION = /(^|\.)self_attn\.[qkvo]_proj\.weight$/;
 const FFN = /(^|\.)mlp\.(gate|up|down)_proj\.weight$/;
 const LM_HEAD = /^lm_head\.weight$/;
+const EMBEDDING = /^model\.embed_tokens\.weight$/;
 
-/** The class of a Llama-family projection by its Hugging Face name, or null (embeddings, norms, biases). */
+/** The class of a Llama-family weight by its Hugging Face name, or null (norms, biases). */
 export function layerClass(name: string): LayerClass | null {
-  return ATTENTION.test(name) ? 'attention' : FFN.test(name) ? 'ffn' : LM_HEAD.test(name) ? 'lmHead' : null;
+  return ATTENTION.test(name) ? 'attention' : FFN.test(name) ? 'ffn' : LM_HEAD.test(name) ? 'lmHead' : EMBEDDING.test(name) ? 'embedding' : null;
 }
 
 /** A spec with the defaults of its bit width filled in; bad values are typed errors. */
@@ -99,9 +108,10 @@ export type TensorPlan = (name: string, shape: readonly number[]) => QuantChoice
 /** A plan as the per-tensor function the loaders call; the plan is validated here, once. */
 export function compilePlan(plan: QuantPlan): TensorPlan {
   if (!plan || typeof plan !== 'object') throw new InvalidArgumentError('A quantization plan must be an object such as { attention: { bits: 4 }, ffn: { bits: 4 } }.');
-  const known = new Set(['attention', 'ffn', 'lmHead', 'exclude', 'layers']);
-  for (const key of Object.keys(plan)) if (!known.has(key)) throw new InvalidArgumentError(`Unknown quantization plan field "${key}"; the fields are ${[...known].join(', ')}. (Embeddings and norms stay float.)`);
+  const known = new Set(['embedding', 'attention', 'ffn', 'lmHead', 'exclude', 'layers']);
+  for (const key of Object.keys(plan)) if (!known.has(key)) throw new InvalidArgumentError(`Unknown quantization plan field "${key}"; the fields are ${[...known].join(', ')}. (Norms and biases stay float.)`);
   const byClass: Record<LayerClass, QuantChoice | null> = {
+    embedding: plan.embedding ? completeSpec(plan.embedding, 'plan.embedding') : null,
     attention: plan.attention ? completeSpec(plan.attention, 'plan.attention') : null,
     ffn: plan.ffn ? completeSpec(plan.ffn, 'plan.ffn') : null,
     lmHead: plan.lmHead ? completeSpec(plan.lmHead, 'plan.lmHead') : null,
@@ -146,9 +156,15 @@ export function llamaProjections(c: LlamaConfig, tiedEmbeddings: boolean): { nam
   return out;
 }
 
-/** Weight bytes of a Llama-family model under a plan: projections as planned, embeddings and norms f32. */
-export function planWeightBytes(c: LlamaConfig, plan: TensorPlan | null, tiedEmbeddings: boolean): number {
-  let bytes = 4 * (c.vocabSize * c.hiddenSize + (2 * c.numHiddenLayers + 1) * c.hiddenSize);
+/**
+ * Weight bytes of a Llama-family model under a plan (projections and embedding as planned, norms f32) on a
+ * backend that gathers packed embeddings (`packedEmbedding`; elsewhere the embedding stays f32).
+ */
+export function planWeightBytes(c: LlamaConfig, plan: TensorPlan | null, tiedEmbeddings: boolean, packedEmbedding = true): number {
+  let bytes = 4 * (2 * c.numHiddenLayers + 1) * c.hiddenSize;
+  const embed: [number, number] = [c.vocabSize, c.hiddenSize];
+  const embedChoice = packedEmbedding ? plan?.('model.embed_tokens.weight', embed) ?? null : null;
+  bytes += embedChoice ? packedBytes(embed[0], embed[1], embedChoice.format) : 4 * embed[0] * embed[1];
   for (const p of llamaProjections(c, tiedEmbeddings)) {
     const choice = plan?.(p.name, p.shape) ?? null;
     bytes += choice ? packedBytes(p.shape[0], p.shape[1], choice.format) : 4 * p.shape[0] * p.shape[1];
@@ -160,13 +176,13 @@ export function planWeightBytes(c: LlamaConfig, plan: TensorPlan | null, tiedEmb
  * 'auto': the first step of AUTO_LADDER whose weights fit `budgetBytes` (weights only; the KV cache is sized
  * separately by maxSequence / memoryProfile). Nothing fitting is an OutOfMemoryError naming the smallest size.
  */
-export function autoPlan(c: LlamaConfig, budgetBytes: number, tiedEmbeddings: boolean): { plan: QuantPlan; weightBytes: number } {
+export function autoPlan(c: LlamaConfig, budgetBytes: number, tiedEmbeddings: boolean, packedEmbedding = true): { plan: QuantPlan; weightBytes: number } {
   if (!(budgetBytes > 0) || !Number.isFinite(budgetBytes)) throw new InvalidArgumentError(`precision "auto" needs memoryBudget, a positive number of bytes; got ${String(budgetBytes)}.`);
   const original = planWeightBytes(c, null, tiedEmbeddings);
   if (original <= budgetBytes) return { plan: {}, weightBytes: original };
   let smallest = original;
   for (const plan of AUTO_LADDER) {
-    const weightBytes = planWeightBytes(c, compilePlan(plan), tiedEmbeddings);
+    const weightBytes = planWeightBytes(c, compilePlan(plan), tiedEmbeddings, packedEmbedding);
     if (weightBytes <= budgetBytes) return { plan, weightBytes };
     smallest = weightBytes;
   }
@@ -174,11 +190,11 @@ export function autoPlan(c: LlamaConfig, budgetBytes: number, tiedEmbeddings: bo
 }
 
 /** A preset name, a plan object or 'auto' → the per-tensor plan (null for 'original'). */
-export function resolvePlan(precision: LoadPrecision | QuantPlan | undefined, auto?: { config: LlamaConfig; budgetBytes: number | undefined; tiedEmbeddings: boolean }): { plan: TensorPlan | null; description: QuantPlan | null } {
+export function resolvePlan(precision: LoadPrecision | QuantPlan | undefined, auto?: { config: LlamaConfig; budgetBytes: number | undefined; tiedEmbeddings: boolean; packedEmbedding?: boolean }): { plan: TensorPlan | null; description: QuantPlan | null } {
   if (precision === undefined || precision === 'original') return { plan: null, description: null };
   if (precision === 'auto') {
     if (!auto) throw new InvalidArgumentError('precision "auto" is available for Llama-family float checkpoints.');
-    const { plan } = autoPlan(auto.config, auto.budgetBytes ?? NaN, auto.tiedEmbeddings);
+    const { plan } = autoPlan(auto.config, auto.budgetBytes ?? NaN, auto.tiedEmbeddings, auto.packedEmbedding ?? true);
     return Object.keys(plan).length === 0 ? { plan: null, description: null } : { plan: compilePlan(plan), description: plan };
   }
   if (typeof precision === 'string') {
@@ -197,7 +213,7 @@ export function describePlan(plan: QuantPlan): Record<string, unknown> {
     attention: full(plan.attention),
     ffn: full(plan.ffn),
     lmHead: full(plan.lmHead),
-    embedding: null,
+    embedding: full(plan.embedding),
     norms: null,
     exclude: (plan.exclude ?? []).map(pat),
     layers: (plan.layers ?? []).map((l) => ({ match: pat(l.match), spec: full(l.spec) })),

@@ -27,7 +27,7 @@ export type { PackedWeight, Mismatch } from './random.js';
 
 export type ParityOp =
   | 'upload' | 'matmul' | 'matvec' | 'qmatvec' | 'qmatmul' | 'add' | 'mul' | 'embedding' | 'rmsNorm' | 'layerNorm'
-  | 'softmax' | 'silu' | 'gelu' | 'rope' | 'kvWrite' | 'attention' | 'argmax' | 'topk' | 'swiglu' | 'qkvRope' | 'concatRows';
+  | 'softmax' | 'silu' | 'gelu' | 'rope' | 'kvWrite' | 'attention' | 'argmax' | 'topk' | 'swiglu' | 'qkvRope' | 'concatRows' | 'qembedding';
 
 /**
  * Default tolerances (see the comparison rule above). Reductions over up to K = 4097 f32 products with
@@ -52,6 +52,7 @@ export const DEFAULT_TOLERANCES: Readonly<Record<ParityOp, number>> = {
   swiglu: 2e-6,
   qkvRope: 2e-5,
   concatRows: 0,
+  qembedding: 0,
   kvWrite: 0,
   attention: 2e-5,
   argmax: 0,
@@ -484,6 +485,14 @@ export function describeBackendParity(name: string, makeBackend: () => Promise<B
             const q = s.b.qkvRope!(s.f32(randomTensorData([c.t, w], n), [c.t, w]), kc, vc, { ...rope, theta: 10000, heads: hq, kvHeads: hkv });
             return [q, kc, vc];
           });
+        }
+      });
+      caseIt('qembedding', 'rows of a packed table, every bits × group size × sym/asym, dequantized exactly', async function (this: Mocha.Context) {
+        if (!be.qembedding) return this.skip();
+        for (const [i, f] of formats.entries()) {
+          const v = 9;
+          const d = f.groupSize * 3;
+          await parity('qembedding', `${fmtName(f)} table [${v}, ${d}]`, (s) => s.b.qembedding!(s.quant(f, v, d, randomQuantized(f, v, d, 300 + i)), s.up(Int32Array.from([8, 0, 3, 3, 5]), [5], 'i32')), { exact: true });
         }
       });
       caseIt('concatRows', 'f32, i32 and u32 parts stacked along axis 0', async function (this: Mocha.Context) {

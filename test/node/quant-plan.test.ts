@@ -12,20 +12,22 @@ const config = parseModelConfig(readFileSync(new URL('../../models/tiny-llama/co
 const Q = 'model.layers.3.self_attn.q_proj.weight';
 const DOWN = 'model.layers.3.mlp.down_proj.weight';
 
-test('layer classes by Hugging Face name; embeddings, norms and biases have none', () => {
+test('layer classes by Hugging Face name; norms and biases have none', () => {
   assert.equal(layerClass(Q), 'attention');
   assert.equal(layerClass('model.layers.0.self_attn.o_proj.weight'), 'attention');
   assert.equal(layerClass(DOWN), 'ffn');
   assert.equal(layerClass('lm_head.weight'), 'lmHead');
-  for (const n of ['model.embed_tokens.weight', 'model.norm.weight', 'model.layers.0.input_layernorm.weight', 'model.layers.0.self_attn.q_proj.bias']) assert.equal(layerClass(n), null, n);
+  assert.equal(layerClass('model.embed_tokens.weight'), 'embedding');
+  for (const n of ['model.norm.weight', 'model.layers.0.input_layernorm.weight', 'model.layers.0.self_attn.q_proj.bias']) assert.equal(layerClass(n), null, n);
 });
 
-test('presets: the seeds’ mixed plan is attention 3-bit, ffn 2-bit (g128 asymmetric, clip search), lm_head 4-bit g32 symmetric', () => {
+test('presets: the seeds’ mixed plan is embedding 8-bit, attention 3-bit, ffn 2-bit (g128 asymmetric, clip search), lm_head 4-bit g32 symmetric', () => {
   const p = compilePlan(PRESETS.mixed);
   assert.deepEqual(p(Q, [256, 256]), { format: { bits: 3, groupSize: 128, symmetric: false }, clipSearch: true });
   assert.deepEqual(p(DOWN, [256, 512]), { format: { bits: 2, groupSize: 128, symmetric: false }, clipSearch: true });
   assert.deepEqual(p('lm_head.weight', [4096, 256]), { format: { bits: 4, groupSize: 32, symmetric: true }, clipSearch: false });
-  assert.equal(p('model.embed_tokens.weight', [4096, 256]), null);
+  assert.deepEqual(p('model.embed_tokens.weight', [4096, 256]), { format: { bits: 8, groupSize: 32, symmetric: true }, clipSearch: false });
+  assert.equal(p('model.norm.weight', [256]), null);
   assert.equal(p(Q, [256]), null, 'not a matrix');
   assert.equal(compilePlan(PRESETS.q4)(Q, [256, 100]), null, 'K not a multiple of the group stays float');
 });
@@ -54,7 +56,8 @@ test('bad plans are typed errors that say what is wrong', () => {
   const bad: [unknown, RegExp][] = [
     [{ attention: { bits: 5 } }, /plan\.attention: bits must be one of 8, 4, 3, 2/],
     [{ ffn: { bits: 4, groupSize: 16 } }, /plan\.ffn: groupSize must be one of 32, 64, 128/],
-    [{ embedding: { bits: 8 } }, /Unknown quantization plan field "embedding"/],
+    [{ norms: { bits: 8 } }, /Unknown quantization plan field "norms"/],
+    [{ embedding: { bits: 6 } }, /plan\.embedding: bits must be one of/],
     [{ exclude: [''] }, /plan\.exclude\[0\]/],
     [null, /must be an object/],
   ];

@@ -1,8 +1,8 @@
 import { DisposedError, DTypeError, InvalidArgumentError, ShapeError, type DeviceLostError } from '../../errors.js';
-import { dtypeOf, typedArrayFor, BYTES_PER_ELEMENT, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
+import { dtypeOf, f16ToF32, typedArrayFor, BYTES_PER_ELEMENT, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
 import { assertShape, broadcastShapes, broadcastStrides, sizeOf, type Shape } from '../../tensor/shape.js';
 import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
-import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
+import { f16Words, readCode, readHalf, symmetricZero, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, QkvRopeOptions, RopeOptions, TopK } from '../backend.js';
 import { ropeFrequencies } from '../rope.js';
@@ -160,6 +160,29 @@ export class CpuBackend implements Backend {
     }
     const out = this.#alloc([iv.length, d], 'f32');
     k.embedding(tv, iv, this.#data(out) as Float32Array, d);
+    return out;
+  }
+
+  qembedding(table: QuantizedTensor, ids: Tensor): Tensor {
+    const op = 'qembedding';
+    const iv = this.#typed(op, ids, 'i32') as Int32Array;
+    const { v, d } = embeddingDims(table.shape, ids.shape);
+    const data = this.#typed(op, table.data, 'u32') as Uint32Array;
+    const scales = this.#typed(op, table.scales, 'u32') as Uint32Array;
+    const mins = table.symmetric ? null : (this.#typed(op, table.mins!, 'u32') as Uint32Array);
+    const zero = symmetricZero(table.bits);
+    const out = this.#alloc([iv.length, d], 'f32');
+    const o = this.#data(out) as Float32Array;
+    for (let t = 0; t < iv.length; t++) {
+      const id = iv[t]!;
+      if (id < 0 || id >= v) throw new InvalidArgumentError(`qembedding: id ${id} at position ${t} is outside the table's ${v} rows`);
+      for (let j = 0; j < d; j++) {
+        const g = Math.floor((id * d + j) / table.groupSize);
+        const s = f16ToF32(readHalf(scales, g));
+        const code = readCode(data, id, j, d, table.bits);
+        o[t * d + j] = mins ? code * s + f16ToF32(readHalf(mins, g)) : (code - zero) * s;
+      }
+    }
     return out;
   }
 

@@ -40,6 +40,8 @@ export const OP_ATTENTION = 13;
 export const OP_ARGMAX = 14;
 /** x, values, indices, rows, V, k, scratch (workers × k × 8 bytes) */
 export const OP_TOPK = 15;
+/** data, scales, mins (0 = symmetric), ids, out, T, D, V, bits, groupSize */
+export const OP_QEMBEDDING = 16;
 
 /** Status codes returned by a kernel. */
 export const STATUS_OK = 0;

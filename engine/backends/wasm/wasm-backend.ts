@@ -12,7 +12,7 @@ import type { HeapBlock, WasmHeap } from './heap.js';
 import type { WorkerPool } from './worker-pool.js';
 import {
   CMD_BYTES, CMD_DETAIL, CMD_WORDS, OP_ARGMAX, OP_ATTENTION, OP_BINARY, OP_EMBEDDING, OP_GELU, OP_KVWRITE,
-  OP_LAYERNORM, OP_MATMUL, OP_MATVEC, OP_QMATMUL, OP_RMSNORM, OP_ROPE, OP_SILU, OP_SOFTMAX, OP_TOPK,
+  OP_LAYERNORM, OP_MATMUL, OP_MATVEC, OP_QEMBEDDING, OP_QMATMUL, OP_RMSNORM, OP_ROPE, OP_SILU, OP_SOFTMAX, OP_TOPK,
   STATUS_BAD_ID, STATUS_OK,
 } from './opcodes.js';
 
@@ -178,7 +178,7 @@ export class WasmBackend implements Backend {
   }
 
   #statusError(op: string, status: number, cmd: Int32Array): Error {
-    if (status === STATUS_BAD_ID) return new InvalidArgumentError(`${op}: token id ${cmd[CMD_DETAIL]} is out of range [0, ${cmd[6]})`);
+    if (status === STATUS_BAD_ID) return new InvalidArgumentError(`${op}: token id ${cmd[CMD_DETAIL]} is out of range [0, ${cmd[0] === OP_QEMBEDDING ? cmd[8] : cmd[6]})`);
     return new InvalidArgumentError(`${op}: the wasm kernel rejected the command (status ${status})`);
   }
 
@@ -398,6 +398,35 @@ export class WasmBackend implements Backend {
     return out;
   }
 
+  qembedding(table: QuantizedTensor, ids: Tensor): Tensor {
+    const op = 'qembedding';
+    for (const t of [table.data, table.scales, table.mins]) if (t) this.#ptr(t, op);
+    this.#ptr(ids, op);
+    if (ids.dtype !== 'i32') throw new DTypeError(op, `ids must be i32, got ${ids.dtype}`);
+    if (!table.symmetric && !table.mins) throw new InvalidArgumentError(`${op}: an asymmetric quantized table has no mins`);
+    const { v: V, d: D, t } = embeddingDims(table.shape, ids.shape);
+    const out = this.#newTensor([t, D], 'f32');
+    if (out.size === 0) return out;
+    const c = this.#stage(OP_QEMBEDDING);
+    c[1] = this.#ptr(table.data, op);
+    c[2] = this.#ptr(table.scales, op);
+    c[3] = table.mins ? this.#ptr(table.mins, op) : 0;
+    c[4] = this.#ptr(ids, op);
+    c[5] = this.#ptr(out, op);
+    c[6] = ids.size;
+    c[7] = D;
+    c[8] = V;
+    c[9] = table.bits;
+    c[10] = table.groupSize;
+    try {
+      this.#submit(op);
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
+    return out;
+  }
+
   rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
     this.#f32('rmsNorm', x, weight);
     const { rows, d: D } = rmsNormDims(x.shape, weight.shape, eps);
@@ -592,5 +621,5 @@ export class WasmBackend implements Backend {
 const OP_NAMES: Record<number, string> = {
   [OP_MATMUL]: 'matmul', [OP_MATVEC]: 'matvec', [OP_QMATMUL]: 'qmatmul', [OP_BINARY]: 'add/mul', [OP_EMBEDDING]: 'embedding',
   [OP_RMSNORM]: 'rmsNorm', [OP_LAYERNORM]: 'layerNorm', [OP_SOFTMAX]: 'softmax', [OP_SILU]: 'silu', [OP_GELU]: 'gelu',
-  [OP_ROPE]: 'rope', [OP_KVWRITE]: 'kvWrite', [OP_ATTENTION]: 'attention', [OP_ARGMAX]: 'argmax', [OP_TOPK]: 'topk',
+  [OP_ROPE]: 'rope', [OP_KVWRITE]: 'kvWrite', [OP_ATTENTION]: 'attention', [OP_ARGMAX]: 'argmax', [OP_TOPK]: 'topk', [OP_QEMBEDDING]: 'qembedding',
 };

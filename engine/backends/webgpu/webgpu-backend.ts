@@ -11,7 +11,7 @@ import { BufferPool, STORAGE_USAGE, type GPUStorage } from './buffer-pool.js';
 import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
 import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
 import { UniformRing } from './uniform-ring.js';
-import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, qkvRopeKernel, ropeKernel, swigluKernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
+import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, qembeddingKernel, qkvRopeKernel, ropeKernel, swigluKernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
 import { layerNormKernel, rmsNormKernel, softmaxKernel } from './kernels/norm.wgsl.js';
 import { ATTN_CHUNK, attentionCombineKernel, attentionPartialKernel } from './kernels/attention.wgsl.js';
 import { ARGMAX_CHUNK, TOPK_BLOCK, argmaxKernel, topkBlockKernel, topkInitKernel, topkStepKernel, topkTakeKernel } from './kernels/select.wgsl.js';
@@ -344,6 +344,16 @@ export class WebGPUBackend implements Backend {
     const { v, d, t } = embeddingDims(table.shape, ids.shape);
     const out = this.#alloc([t, d], 'f32');
     this.#run('embedding', embeddingKernel, [st, si, out.storage as GPUStorage], [t, d, v], null, Math.ceil((t * d) / 256));
+    return out;
+  }
+
+  qembedding(table: QuantizedTensor, ids: Tensor): Tensor {
+    const op = 'qembedding';
+    const [data, scales, mins] = this.#quant(op, table);
+    const si = this.#typed(op, ids, 'i32');
+    const { v, d, t } = embeddingDims(table.shape, ids.shape);
+    const out = this.#alloc([t, d], 'f32');
+    this.#run('qembedding', qembeddingKernel, [data!, scales!, mins!, si, out.storage as GPUStorage], [t, d, v, table.bits, table.groupSize, table.symmetric ? 0 : 1], null, Math.ceil((t * d) / 256));
     return out;
   }
 

@@ -4,7 +4,7 @@ import type { LlamaConfig } from '../../formats/config.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { CausalLM, ForwardOptions } from '../model.js';
 import { ropePlan, type RopePlan } from '../rope-scaling.js';
-import { addBias, disposeLinear, free, fuseBias, fuseLinear, linear, linearBytes, reshapeOwned, uploadF32, uploadLinear, type LinearWeight, type ModelWeight, type WeightStore } from '../weights.js';
+import { addBias, disposeLinear, free, fuseBias, fuseLinear, linear, linearBytes, reshapeOwned, uploadEmbedding, uploadF32, uploadLinear, type LinearWeight, type ModelWeight, type WeightStore } from '../weights.js';
 
 /** q, k, v projections: separate, or stacked into one weight [Nq + 2·Nkv, D] on backends with qkvRope. */
 type QkvProjections =
@@ -46,7 +46,8 @@ export class LlamaModel implements CausalLM {
   readonly config: LlamaConfig;
   readonly backend: Backend;
   readonly maxSequence: number;
-  #embed: Tensor;
+  /** The token embedding: f32, or packed where the backend gathers packed rows (qembedding). */
+  #embed: LinearWeight;
   #layers: LlamaLayer[] = [];
   #norm: Tensor;
   #lmHead: LinearWeight;
@@ -64,7 +65,7 @@ export class LlamaModel implements CausalLM {
     const qDim = c.numAttentionHeads * c.headDim;
     const kvDim = c.numKeyValueHeads * c.headDim;
     const bias = (name: string, n: number): Tensor | null => (store.has(name) ? uploadF32(backend, store, name, [n]) : null);
-    this.#embed = uploadF32(backend, store, 'model.embed_tokens.weight', [c.vocabSize, d]);
+    this.#embed = uploadEmbedding(backend, store, 'model.embed_tokens.weight', c.vocabSize, d);
     const fuse = options.fuse !== false && backend.concatRows !== undefined;
     for (let i = 0; i < c.numHiddenLayers; i++) {
       const p = `model.layers.${i}.`;
@@ -99,7 +100,7 @@ export class LlamaModel implements CausalLM {
     }
     this.#norm = uploadF32(backend, store, 'model.norm.weight', [d]);
     this.#tied = !store.has('lm_head.weight');
-    this.#lmHead = this.#tied ? { kind: 'dense', w: this.#embed, n: c.vocabSize, k: d } : uploadLinear(backend, store, 'lm_head.weight', c.vocabSize, d);
+    this.#lmHead = this.#tied ? this.#embed : uploadLinear(backend, store, 'lm_head.weight', c.vocabSize, d);
   }
 
   get vocabSize(): number {
@@ -125,7 +126,7 @@ export class LlamaModel implements CausalLM {
     };
     const idsT = b.upload(ids, [t], 'i32');
     // x [T, D]
-    let x = b.embedding(this.#embed, idsT);
+    let x = this.#embed.kind === 'dense' ? b.embedding(this.#embed.w, idsT) : b.qembedding!(this.#embed.q, idsT);
     idsT.dispose();
     for (const [i, l] of this.#layers.entries()) {
       const p = `model.layers.${i}.`;
@@ -263,7 +264,7 @@ export class LlamaModel implements CausalLM {
   }
 
   memory(): { weightBytes: number; kvCacheBytes: number } {
-    let weightBytes = this.#embed.byteLength + this.#norm.byteLength + (this.#tied ? 0 : linearBytes(this.#lmHead));
+    let weightBytes = linearBytes(this.#embed) + this.#norm.byteLength + (this.#tied ? 0 : linearBytes(this.#lmHead));
     let kvCacheBytes = 0;
     for (const l of this.#layers) {
       weightBytes += l.inputNorm.byteLength + l.postNorm.byteLength;
@@ -282,7 +283,8 @@ export class LlamaModel implements CausalLM {
     }
     this.#layers = [];
     if (!this.#tied) disposeLinear(this.#lmHead);
-    free(this.#embed, this.#norm);
+    disposeLinear(this.#embed);
+    free(this.#norm);
   }
 }
 

@@ -1,12 +1,12 @@
 import {
   CMD_DETAIL, CTL_CMDS, CTL_COUNT, CTL_DONE, CTL_GEN, CTL_NCMDS, CTL_QUIT, CTL_SEQ, CTL_STATUS, CTL_STATUS_CMD,
   CTL_WORKERS, CMD_BYTES, OP_ARGMAX, OP_ATTENTION, OP_BINARY, OP_EMBEDDING, OP_GELU, OP_KVWRITE, OP_LAYERNORM,
-  OP_MATMUL, OP_MATVEC, OP_QMATMUL, OP_RMSNORM, OP_ROPE, OP_SILU, OP_SOFTMAX, OP_TOPK, STATUS_BAD_ID,
+  OP_MATMUL, OP_MATVEC, OP_QEMBEDDING, OP_QMATMUL, OP_RMSNORM, OP_ROPE, OP_SILU, OP_SOFTMAX, OP_TOPK, STATUS_BAD_ID,
   STATUS_BAD_OP, STATUS_OK,
 } from '../opcodes';
 import { part } from './simd-math';
 import { matmulBlock, matmulTransBBlock, matvecRows } from './matmul';
-import { qprepBytes, qprepRow, qrows } from './quant';
+import { qembeddingRows, qprepBytes, qprepRow, qrows } from './quant';
 import {
   argmaxRows, attentionRows, binaryRows, embeddingRows, geluRange, kvWriteRows, layerNormRows, rmsNormRows,
   ropeRows, siluRange, softmaxRows, topkRows,
@@ -170,6 +170,15 @@ export function exec(cmd: usize, w: i32, n: i32): i32 {
     case OP_ARGMAX: {
       const R = slot(cmd, 3);
       argmaxRows(ptr(cmd, 1), ptr(cmd, 2), slot(cmd, 4), part(R, w, n), part(R, w + 1, n));
+      return STATUS_OK;
+    }
+    case OP_QEMBEDDING: {
+      const T = slot(cmd, 6);
+      const bad = qembeddingRows(ptr(cmd, 1), ptr(cmd, 2), ptr(cmd, 3), ptr(cmd, 4), ptr(cmd, 5), slot(cmd, 7), slot(cmd, 8), slot(cmd, 9), slot(cmd, 10), part(T, w, n), part(T, w + 1, n));
+      if (bad >= 0) {
+        store<i32>(cmd + (<usize>CMD_DETAIL << 2), load<i32>(ptr(cmd, 4) + (<usize>bad << 2)));
+        return STATUS_BAD_ID;
+      }
       return STATUS_OK;
     }
     case OP_TOPK: {

@@ -190,3 +190,43 @@ export function qrows(bits: i32, data: usize, scales: usize, mins: usize, xp: us
   else if (bits == 3) rows3(data, scales, mins, xp, xstride, M, out, N, K, gs, n0, n1);
   else rows2(data, scales, mins, xp, xstride, M, out, N, K, gs, n0, n1);
 }
+
+// one IEEE half → f32 (exact): the same bit manipulation as h2f4, one lane
+@inline function h2f(h: u32): f32 {
+  const mag = (h & 0x7fff) << 13;
+  let v = reinterpret<u32>(reinterpret<f32>(mag) * reinterpret<f32>(0x77800000));
+  if ((h & 0x7c00) == 0x7c00) v = mag | 0x7f800000;
+  return reinterpret<f32>(v | ((h & 0x8000) << 16));
+}
+
+/**
+ * Rows `ids` [t0, t1) of a packed table [V, D] (layout.ts), dequantized into out [T, D]: the gather of a
+ * quantized embedding. Returns −1 when every id is in range, else the index t of the first bad id.
+ */
+export function qembeddingRows(data: usize, scales: usize, mins: usize, ids: usize, out: usize, D: i32, V: i32, bits: i32, gs: i32, t0: i32, t1: i32): i32 {
+  const wpr = <usize>(D * bits / 32);
+  const mask: u32 = (1 << bits) - 1;
+  const zero = <f32>(1 << (bits - 1));
+  for (let t = t0; t < t1; t++) {
+    const id = load<i32>(ids + (<usize>t << 2));
+    if (id < 0 || id >= V) return t;
+    const row = data + <usize>id * wpr * 4;
+    const o = out + <usize>t * D * 4;
+    for (let j = 0; j < D; j++) {
+      let code: u32;
+      if (bits == 3) {
+        const blk = row + (<usize>(j >> 5) * 3 << 2);
+        const k = <u32>(j & 31);
+        code = ((load<u32>(blk + ((<usize>k >> 4) << 2)) >> ((k & 15) * 2)) & 3) | (((load<u32>(blk + 8) >> k) & 1) << 2);
+      } else {
+        const per = 32 / bits;
+        code = (load<u32>(row + (<usize>(j / per) << 2)) >> <u32>((j % per) * bits)) & mask;
+      }
+      const g = (<usize>id * D + j) / gs;
+      const s = h2f(<u32>load<u16>(scales + (g << 1)));
+      const v = mins != 0 ? <f32>code * s + h2f(<u32>load<u16>(mins + (g << 1))) : (<f32>code - zero) * s;
+      store<f32>(o + (<usize>j << 2), v);
+    }
+  }
+  return -1;
+}

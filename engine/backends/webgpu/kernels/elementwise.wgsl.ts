@@ -279,3 +279,54 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 `,
   };
 }
+
+/**
+ * y [T, D] = rows `ids` of a packed table [V, D] (layout.ts: 8/4/3/2 bits, f16 scales and mins per group),
+ * dequantized: the gather of a quantized embedding. Out-of-range ids give zero rows, as embeddingKernel.
+ */
+export function qembeddingKernel(): KernelDef {
+  return {
+    key: 'qembedding',
+    bindings: ['read', 'read', 'read', 'read', 'rw'],
+    code: /* wgsl */ `
+struct P { t: u32, d: u32, v: u32, bits: u32, group: u32, asym: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> data: array<u32>;
+@group(0) @binding(2) var<storage, read> scales: array<u32>;
+@group(0) @binding(3) var<storage, read> mins: array<u32>;
+@group(0) @binding(4) var<storage, read> ids: array<i32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+${WG_INDEX}
+fn half(words: u32, i: u32) -> f32 {
+  let pair = unpack2x16float(words);
+  return select(pair.x, pair.y, (i & 1u) == 1u);
+}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = wgIndex(wid, nwg) * 256u + lid;
+  if (i >= p.t * p.d) { return; }
+  let id = ids[i / p.d];
+  if (id < 0 || u32(id) >= p.v) { y[i] = 0.0; return; }
+  let row = u32(id);
+  let j = i % p.d;
+  let base = row * (p.d * p.bits / 32u);
+  var code: u32;
+  if (p.bits == 3u) {
+    let block = base + (j >> 5u) * 3u;
+    let t = j & 31u;
+    code = ((data[block + (t >> 4u)] >> ((t & 15u) * 2u)) & 3u) | (((data[block + 2u] >> t) & 1u) << 2u);
+  } else {
+    let per = 32u / p.bits;
+    code = (data[base + j / per] >> ((j % per) * p.bits)) & ((1u << p.bits) - 1u);
+  }
+  let g = (row * p.d + j) / p.group;
+  let s = half(scales[g >> 1u], g);
+  if (p.asym != 0u) {
+    y[i] = f32(code) * s + half(mins[g >> 1u], g);
+  } else {
+    y[i] = (f32(code) - f32(1u << (p.bits - 1u))) * s;
+  }
+}
+`,
+  };
+}
