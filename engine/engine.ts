@@ -9,7 +9,7 @@ import { AbortError, InvalidArgumentError } from './errors.js';
 import { loadModel, Model, type ModelHandle, type ModelLoadOptions } from './load-model.js';
 import { ModelCache, type SourceInput } from './loader/index.js';
 import { describePlan, type LoadPrecision, type QuantPlan } from './quant/plan.js';
-import { quantizeModel, saveModel } from './quant/model-quant.js';
+import { quantizeModel, saveGguf, saveModel } from './quant/model-quant.js';
 import { quantizationReport, type QuantizationReport, type QuantizationReportOptions } from './quant/report.js';
 import { runMatrix, type MatrixOptions, type MatrixResult } from './bench/runner.js';
 import { isRemoteSource } from './remote/source.js';
@@ -236,6 +236,11 @@ export class Engine {
   /** The model as Hugging Face folder files (safetensors with packed weights + quantization.json + config and tokenizer). */
   save(model: Model): Promise<Map<string, Uint8Array>> {
     return saveModel(model);
+  }
+
+  /** The model as one GGUF file (Q8_0 / Q4_0 for q8 / q4 packed weights) that llama.cpp and accel load. */
+  saveGguf(model: Model): Promise<Uint8Array> {
+    return saveGguf(model);
   }
 
   /**

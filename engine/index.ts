@@ -23,7 +23,7 @@ export { PushedGeneration, type RemoteControls } from './generate/pushed-generat
 export { WorkerEngine, RemoteModel } from './worker/worker-client.js';
 export { defaultWorkerUrl } from './worker/worker-url.js';
 export { PRESETS, AUTO_LADDER, compilePlan, describePlan, planWeightBytes, type LoadPrecision, type PrecisionPreset, type QuantPlan, type QuantSpec, type QuantChoice, type LayerClass } from './quant/plan.js';
-export { quantizeModel, saveModel } from './quant/model-quant.js';
+export { quantizeModel, saveGguf, saveModel } from './quant/model-quant.js';
 export { quantizationReport, formatQuantizationReport, perplexity, snrAndCosine, type QuantizationReport, type QuantizationReportOptions, type LayerQuality } from './quant/report.js';
 export * from './bench/index.js';
 export { ServerModel, loadServerModel, retryAfterMs, type ServerModelOptions } from './remote/server-model.js';

@@ -278,3 +278,37 @@ export function reorderPackedRows(p: PackedWeight, order: Int32Array): PackedWei
   const data = reorderRows(p.data, wordsPerRow(k, p.format.bits), order);
   return { shape: p.shape, format: p.format, data, scales: reorderHalves(p.scales), ...(p.mins ? { mins: reorderHalves(p.mins) } : {}) };
 }
+
+/** The inverse of repackQ8_0: an 8-bit g32 symmetric packed weight as Q8_0 blocks (lossless). */
+export function packedToQ8_0(p: { data: Uint32Array; scales: Uint32Array; shape: readonly [number, number] }): Uint8Array {
+  const blocks = (p.shape[0] * p.shape[1]) / 32;
+  const out = new Uint8Array(blocks * 34);
+  const codes = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+  const halves = new Uint16Array(p.scales.buffer, p.scales.byteOffset, blocks);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * 34;
+    out[o] = halves[b]! & 255;
+    out[o + 1] = halves[b]! >> 8;
+    // code + 128 stored; int8 = code − 128 is a flip of the top bit
+    for (let i = 0; i < 32; i++) out[o + 2 + i] = codes[b * 32 + i]! ^ 0x80;
+  }
+  return out;
+}
+
+/** The inverse of repackQ4_0: a 4-bit g32 symmetric packed weight as Q4_0 blocks (lossless). */
+export function packedToQ4_0(p: { data: Uint32Array; scales: Uint32Array; shape: readonly [number, number] }): Uint8Array {
+  const blocks = (p.shape[0] * p.shape[1]) / 32;
+  const out = new Uint8Array(blocks * 18);
+  const halves = new Uint16Array(p.scales.buffer, p.scales.byteOffset, blocks);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * 18;
+    out[o] = halves[b]! & 255;
+    out[o + 1] = halves[b]! >> 8;
+    for (let w = 0; w < 2; w++) {
+      const lo = p.data[b * 4 + w]!;
+      const hi = p.data[b * 4 + 2 + w]!;
+      for (let j = 0; j < 8; j++) out[o + 2 + 8 * w + j] = ((lo >>> (4 * j)) & 15) | (((hi >>> (4 * j)) & 15) << 4);
+    }
+  }
+  return out;
+}

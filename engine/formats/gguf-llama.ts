@@ -30,6 +30,15 @@ const LAYER_NAMES: Readonly<Record<string, string>> = {
   'ffn_down.weight': 'mlp.down_proj.weight',
 };
 
+/** The llama.cpp name of a Hugging Face Llama tensor, or null (the inverse of ggufToHfName). */
+export function hfToGgufName(name: string): string | null {
+  for (const [g, hf] of Object.entries(GLOBAL_NAMES)) if (hf === name) return g;
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
+  if (!m) return null;
+  for (const [g, hf] of Object.entries(LAYER_NAMES)) if (hf === m[2]) return `blk.${m[1]}.${g}`;
+  return null;
+}
+
 /** The HF name of a llama.cpp tensor, or null for tensors HF has no equivalent of (rope_freqs…). */
 export function ggufToHfName(name: string): string | null {
   const g = GLOBAL_NAMES[name];
