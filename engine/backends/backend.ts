@@ -138,6 +138,8 @@ export interface Backend extends TensorOwner {
   topk(x: Tensor, k: number): TopK;
 
   // ---- fused ops (optional): models use them where the backend has them, the separate ops elsewhere ----
+  /** a + b (same shape [..., D]) and rmsNorm(a + b) · weight: the residual add fused into the next norm. */
+  addRmsNorm?(a: Tensor, b: Tensor, weight: Tensor, eps: number): [sum: Tensor, normed: Tensor];
   /** x [T, 2I] (gate and up projections side by side) → silu(x[:, :I]) · x[:, I:] [T, I]. */
   swiglu?(x: Tensor): Tensor;
   /**

@@ -27,7 +27,7 @@ export type { PackedWeight, Mismatch } from './random.js';
 
 export type ParityOp =
   | 'upload' | 'matmul' | 'matvec' | 'qmatvec' | 'qmatmul' | 'add' | 'mul' | 'embedding' | 'rmsNorm' | 'layerNorm'
-  | 'softmax' | 'silu' | 'gelu' | 'rope' | 'kvWrite' | 'attention' | 'argmax' | 'topk' | 'swiglu' | 'qkvRope' | 'concatRows' | 'qembedding';
+  | 'softmax' | 'silu' | 'gelu' | 'rope' | 'kvWrite' | 'attention' | 'argmax' | 'topk' | 'swiglu' | 'qkvRope' | 'concatRows' | 'qembedding' | 'addRmsNorm';
 
 /**
  * Default tolerances (see the comparison rule above). Reductions over up to K = 4097 f32 products with
@@ -53,6 +53,7 @@ export const DEFAULT_TOLERANCES: Readonly<Record<ParityOp, number>> = {
   qkvRope: 2e-5,
   concatRows: 0,
   qembedding: 0,
+  addRmsNorm: 1e-5,
   kvWrite: 0,
   attention: 2e-5,
   argmax: 0,
@@ -493,6 +494,13 @@ export function describeBackendParity(name: string, makeBackend: () => Promise<B
           const v = 9;
           const d = f.groupSize * 3;
           await parity('qembedding', `${fmtName(f)} table [${v}, ${d}]`, (s) => s.b.qembedding!(s.quant(f, v, d, randomQuantized(f, v, d, 300 + i)), s.up(Int32Array.from([8, 0, 3, 3, 5]), [5], 'i32')), { exact: true });
+        }
+      });
+      caseIt('addRmsNorm', 'a + b and its RMSNorm, as add then rmsNorm', async function (this: Mocha.Context) {
+        if (!be.addRmsNorm) return this.skip();
+        for (const [n, shape] of [[1, 4096], [3, 17], [2, 5, 64]].entries()) {
+          const d = shape.at(-1)!;
+          await parity('addRmsNorm', `a, b ${fmt(shape)}`, (s) => s.b.addRmsNorm!(s.f32(randomTensorData(shape, n), shape), s.f32(randomTensorData(shape, n + 10), shape), s.f32(randomTensorData([d], n + 20, 0.5, 1.5), [d]), 1e-5));
         }
       });
       caseIt('concatRows', 'f32, i32 and u32 parts stacked along axis 0', async function (this: Mocha.Context) {

@@ -1,6 +1,6 @@
 import { DisposedError, DTypeError, InvalidArgumentError, ShapeError, type DeviceLostError } from '../../errors.js';
 import { dtypeOf, f16ToF32, typedArrayFor, BYTES_PER_ELEMENT, type AnyTypedArray, type DType } from '../../tensor/dtype.js';
-import { assertShape, broadcastShapes, broadcastStrides, sizeOf, type Shape } from '../../tensor/shape.js';
+import { assertShape, broadcastShapes, broadcastStrides, shapesEqual, sizeOf, type Shape } from '../../tensor/shape.js';
 import { Tensor, type StorageHandle } from '../../tensor/tensor.js';
 import { f16Words, readCode, readHalf, symmetricZero, validateQuantShape, wordsPerRow, type QuantFormat } from '../../quant/layout.js';
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
@@ -258,6 +258,17 @@ export class CpuBackend implements Backend {
       at += p.size;
     }
     return out;
+  }
+
+  addRmsNorm(a: Tensor, b: Tensor, weight: Tensor, eps: number): [Tensor, Tensor] {
+    if (!shapesEqual(a.shape, b.shape)) throw new ShapeError('addRmsNorm', `a ${fmt(a.shape)} and b ${fmt(b.shape)} must have one shape`);
+    const sum = this.add(a, b);
+    try {
+      return [sum, this.rmsNorm(sum, weight, eps)];
+    } catch (e) {
+      sum.dispose();
+      throw e;
+    }
   }
 
   swiglu(x: Tensor): Tensor {

@@ -12,7 +12,7 @@ import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
 import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
 import { UniformRing } from './uniform-ring.js';
 import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, qembeddingKernel, qkvRopeKernel, ropeKernel, swigluKernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
-import { layerNormKernel, rmsNormKernel, softmaxKernel } from './kernels/norm.wgsl.js';
+import { addRmsNormKernel, layerNormKernel, rmsNormKernel, softmaxKernel } from './kernels/norm.wgsl.js';
 import { ATTN_CHUNK, attentionCombineKernel, attentionPartialKernel } from './kernels/attention.wgsl.js';
 import { ARGMAX_CHUNK, TOPK_BLOCK, argmaxKernel, topkBlockKernel, topkInitKernel, topkStepKernel, topkTakeKernel } from './kernels/select.wgsl.js';
 import { matvecKernel, matvecRowsPerGroup, matvecUnits, type MatvecShape, type MatvecWeights } from './kernels/matvec.wgsl.js';
@@ -365,6 +365,19 @@ export class WebGPUBackend implements Backend {
     const out = this.#alloc(x.shape, 'f32');
     this.#run('rms-norm', rmsNormKernel, [sx, sw, out.storage as GPUStorage], [rows, d, eps], F2, rows);
     return out;
+  }
+
+  addRmsNorm(a: Tensor, b: Tensor, weight: Tensor, eps: number): [Tensor, Tensor] {
+    const op = 'addRmsNorm';
+    const sa = this.#f32(op, a);
+    const sb = this.#f32(op, b);
+    const sw = this.#f32(op, weight);
+    if (!shapesEqual(a.shape, b.shape)) throw new ShapeError(op, `a ${fmt(a.shape)} and b ${fmt(b.shape)} must have one shape`);
+    const { rows, d } = rmsNormDims(a.shape, weight.shape, eps);
+    const sum = this.#alloc(a.shape, 'f32');
+    const out = this.#alloc(a.shape, 'f32');
+    this.#run('add-rms-norm', addRmsNormKernel, [sa, sb, sw, sum.storage as GPUStorage, out.storage as GPUStorage], [rows, d, eps], F2, rows);
+    return [sum, out];
   }
 
   layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {

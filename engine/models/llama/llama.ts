@@ -54,6 +54,8 @@ export class LlamaModel implements CausalLM {
   #tied: boolean;
   #position = 0;
   #rope: RopePlan;
+  /** Residual adds fused into the next RMSNorm (backend.addRmsNorm). */
+  #addNorm = false;
 
   constructor(backend: Backend, config: LlamaConfig, store: WeightStore, options: LlamaOptions = {}) {
     this.backend = backend;
@@ -67,6 +69,7 @@ export class LlamaModel implements CausalLM {
     const bias = (name: string, n: number): Tensor | null => (store.has(name) ? uploadF32(backend, store, name, [n]) : null);
     this.#embed = uploadEmbedding(backend, store, 'model.embed_tokens.weight', c.vocabSize, d);
     const fuse = options.fuse !== false && backend.concatRows !== undefined;
+    this.#addNorm = options.fuse !== false && backend.addRmsNorm !== undefined;
     for (let i = 0; i < c.numHiddenLayers; i++) {
       const p = `model.layers.${i}.`;
       const q = uploadLinear(backend, store, `${p}self_attn.q_proj.weight`, qDim, d);
@@ -128,9 +131,15 @@ export class LlamaModel implements CausalLM {
     // x [T, D]
     let x = this.#embed.kind === 'dense' ? b.embedding(this.#embed.w, idsT) : b.qembedding!(this.#embed.q, idsT);
     idsT.dispose();
+    // x + r and its RMSNorm, in one op where the backend fuses them
+    const addNorm = (a: Tensor, r: Tensor, w: Tensor): [Tensor, Tensor] => {
+      if (this.#addNorm) return b.addRmsNorm!(a, r, w, c.rmsNormEps);
+      const sum = b.add(a, r);
+      return [sum, b.rmsNorm(sum, w, c.rmsNormEps)];
+    };
+    let h = b.rmsNorm(x, this.#layers[0]!.inputNorm, c.rmsNormEps);
     for (const [i, l] of this.#layers.entries()) {
       const p = `model.layers.${i}.`;
-      const h = b.rmsNorm(x, l.inputNorm, c.rmsNormEps);
       // q [T, Hq, Dh] rotated; k rotated and v [T, Hkv, Dh] written into the caches
       let q: Tensor;
       const at = l.attn;
@@ -158,9 +167,8 @@ export class LlamaModel implements CausalLM {
       q.dispose();
       const o = addBias(b, lin(a, l.o, () => `${p}self_attn.o_proj.weight`), l.oBias);
       a.dispose();
-      const x1 = b.add(x, o);
+      const [x1, h2] = addNorm(x, o, l.postNorm);
       free(x, o);
-      const h2 = b.rmsNorm(x1, l.postNorm, c.rmsNormEps);
       let m: Tensor;
       const mlp = l.mlp;
       if (mlp.fused) {
@@ -178,7 +186,9 @@ export class LlamaModel implements CausalLM {
       }
       const dn = lin(m, l.down, () => `${p}mlp.down_proj.weight`);
       m.dispose();
-      x = b.add(x1, dn);
+      const next = this.#layers[i + 1];
+      if (next) [x, h] = addNorm(x1, dn, next.inputNorm);
+      else x = b.add(x1, dn);
       free(x1, dn);
     }
     this.#position += t;

@@ -81,3 +81,30 @@ ${ENTRY} {
 `,
   };
 }
+
+/**
+ * s = a + b and y = rmsNorm(s) · w for rows of [rows, D]: the residual add fused into the next norm (one
+ * dispatch and one pass over the row instead of two).
+ */
+export function addRmsNormKernel(): KernelDef {
+  return {
+    key: 'add-rms-norm',
+    bindings: ['read', 'read', 'read', 'rw', 'rw'],
+    code: /* wgsl */ `${HEAD}
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<f32>;
+@group(0) @binding(4) var<storage, read_write> s: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+${ENTRY} {
+  let row = wgIndex(wid, nwg);
+  if (row >= p.rows) { return; }
+  let off = row * p.d;
+  var ss = 0.0;
+  for (var i = lid; i < p.d; i = i + 256u) { let v = a[off + i] + b[off + i]; s[off + i] = v; ss = ss + v * v; }
+  let inv = inverseSqrt(reduceSum(ss, lid) / f32(p.d) + p.eps);
+  for (var i = lid; i < p.d; i = i + 256u) { y[off + i] = s[off + i] * inv * w[i]; }
+}
+`,
+  };
+}
