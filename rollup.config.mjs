@@ -11,6 +11,7 @@ const entries = {
   'components/accel-capabilities': 'components/accel-capabilities/index.ts',
   'components/accel-model': 'components/accel-model/index.ts',
   'components/accel-stream': 'components/accel-stream/index.ts',
+  react: 'src/react.ts',
 };
 
 // The engine Worker must be one self-contained module (workers see no import map and no bundler), so it
