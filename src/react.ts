@@ -11,6 +11,7 @@ import { AccelCapabilities as AccelCapabilitiesElement } from '../components/acc
 import { AccelModel as AccelModelElement } from '../components/accel-model/index.js';
 import { AccelStream as AccelStreamElement } from '../components/accel-stream/index.js';
 import { getEngine, type BackendRequest, type CapabilityReport, type GenerateInput, type GenerateOptions, type Generation, type GenerationResult, type LoadPrecision, type MatrixOptions, type MatrixResult, type BenchmarkProgress, type ModelHandle, type ModelLoadProgress } from '../engine/index.js';
+import { absoluteSource } from './controllers/model-lookup.js';
 import { getEngineClient } from './engine-client.js';
 import type { AccelEvent, AccelEventName } from './events.js';
 
@@ -116,7 +117,7 @@ export function useModel(src: string, options: UseModelOptions = {}): UseModelRe
     setStatus('loading');
     setError(null);
     getEngineClient()
-      .load(src, {
+      .load(absoluteSource(src), {
         backend,
         precision,
         signal: abort.signal,

@@ -68,9 +68,13 @@ async function check(browser, app, port) {
     await page.type('#prompt', EDITED);
     await page.waitForFunction((t) => document.querySelector('accel-stream').getAttribute('prompt') === t, { timeout: 10_000 }, EDITED);
     // accel-ready → framework state
-    await page.waitForFunction(() => document.querySelector('#ready')?.textContent.trim() === 'wasm', { timeout: TIMEOUT });
+    await page.waitForFunction(() => document.querySelector('#ready')?.textContent.trim() === 'wasm', { timeout: TIMEOUT }).catch(async (e) => {
+      throw new Error(`accel-ready never reached framework state (#ready); accel-model status ${await page.$eval('accel-model', (m) => m.status)}: ${e.message}`);
+    });
     await page.click('#generate');
-    await page.waitForFunction(() => document.querySelector('#result')?.textContent.trim().length > 0, { timeout: TIMEOUT });
+    await page.waitForFunction(() => document.querySelector('#result')?.textContent.trim().length > 0, { timeout: TIMEOUT }).catch(async (e) => {
+      throw new Error(`no accel-done text in framework state (#result); element says "${await page.$eval('accel-stream', (s) => s.shadowRoot.textContent.replace(/\s+/g, ' ').trim())}": ${e.message}`);
+    });
     const out = await page.evaluate(() => {
       const s = document.querySelector('accel-stream');
       return {
@@ -83,6 +87,15 @@ async function check(browser, app, port) {
     if (!(out.tokens > 0 && out.tokens <= 12)) throw new Error(`token count from accel-token in state: ${out.tokens}, want 1…12`);
     if (out.result !== out.elementOutput) throw new Error(`accel-done text in state "${out.result}" ≠ element output "${out.elementOutput}"`);
     if (!out.shown.includes(out.result)) throw new Error(`generated text not shown in the element: "${out.shown}"`);
+    if (await page.$('#hook-generate')) {
+      // React: useModel + useGenerate on the same prompt must give the element's text
+      await page.waitForFunction(() => document.querySelector('#hook-status')?.textContent === 'ready', { timeout: TIMEOUT });
+      await page.click('#hook-generate');
+      await page.waitForFunction(() => document.querySelector('#hook-result')?.textContent.trim().length > 0, { timeout: TIMEOUT });
+      const hooks = await page.$eval('#hook-result', (p) => p.textContent.trim());
+      if (hooks !== out.result) throw new Error(`useGenerate gave "${hooks}", the element "${out.result}"`);
+      out.hooks = true;
+    }
     if (errors.length) throw new Error(`page errors: ${errors.join(' | ')}`);
     return out;
   } finally {
@@ -113,7 +126,7 @@ try {
         const out = await check(browser, app, server.address().port);
         row.test = seconds(t0);
         texts.set(app, out.result);
-        console.log(`[${app}] ok in ${row.test}s: ${out.tokens} tokens, "${out.result}"`);
+        console.log(`[${app}] ok in ${row.test}s: ${out.tokens} tokens, "${out.result}"${out.hooks ? ' (hooks: same text)' : ''}`);
       } finally {
         server.close();
       }
