@@ -68,9 +68,9 @@ async function check(browser, app, port) {
     await page.type('#prompt', EDITED);
     await page.waitForFunction((t) => document.querySelector('accel-stream').getAttribute('prompt') === t, { timeout: 10_000 }, EDITED);
     // accel-ready → framework state
-    await page.waitForFunction(() => document.querySelector('#ready')?.textContent.trim() === 'wasm', { timeout: TIMEOUT }).catch(async (e) => {
-      throw new Error(`accel-ready never reached framework state (#ready); accel-model status ${await page.$eval('accel-model', (m) => m.status)}: ${e.message}`);
-    });
+    await page.waitForFunction(() => document.querySelector('#ready')?.textContent.trim() === 'wasm' || document.querySelector('accel-model').status === 'error', { timeout: TIMEOUT }).catch(() => undefined);
+    const ready = await page.evaluate(() => ({ state: document.querySelector('#ready').textContent.trim(), status: document.querySelector('accel-model').status, text: document.querySelector('accel-model').shadowRoot.textContent.replace(/\s+/g, ' ').trim() }));
+    if (ready.state !== 'wasm') throw new Error(`accel-ready never reached framework state (#ready "${ready.state}"); accel-model is ${ready.status}: ${ready.text}`);
     await page.click('#generate');
     await page.waitForFunction(() => document.querySelector('#result')?.textContent.trim().length > 0, { timeout: TIMEOUT }).catch(async (e) => {
       throw new Error(`no accel-done text in framework state (#result); element says "${await page.$eval('accel-stream', (s) => s.shadowRoot.textContent.replace(/\s+/g, ' ').trim())}": ${e.message}`);
