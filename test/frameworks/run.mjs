@@ -96,6 +96,12 @@ async function check(browser, app, port) {
       if (hooks !== out.result) throw new Error(`useGenerate gave "${hooks}", the element "${out.result}"`);
       out.hooks = true;
     }
+    if (await page.$('#caps')) {
+      // React 19 plain tag: on<event-name> prop → listener → state
+      await page.waitForFunction(() => document.querySelector('#caps').textContent === 'browser', { timeout: 30_000 }).catch(async () => {
+        throw new Error(`accel-capabilities-ready on a plain <accel-capabilities> never reached state: "${await page.$eval('#caps', (o) => o.textContent)}"`);
+      });
+    }
     if (errors.length) throw new Error(`page errors: ${errors.join(' | ')}`);
     return out;
   } finally {

@@ -10,6 +10,7 @@ export function App() {
   const [loadedOn, setLoadedOn] = useState('');
   const [tokens, setTokens] = useState(0);
   const [result, setResult] = useState('');
+  const [runtime, setRuntime] = useState('');
   const stream = useRef<AccelStreamElement>(null);
   return (
     <>
@@ -24,6 +25,9 @@ export function App() {
         Loaded on <output id="ready">{loadedOn}</output>, <output id="tokens">{tokens}</output> tokens
       </p>
       <p id="result">{result}</p>
+      {/* a plain tag works too: React 19 sets properties and listens to on<event-name> (typed by accel/jsx) */}
+      <accel-capabilities compact onaccel-capabilities-ready={(e) => setRuntime(e.detail.runtime)} />
+      <output id="caps">{runtime}</output>
       <HooksPanel src={src} backend={backend} prompt={prompt} maxTokens={maxTokens} />
     </>
   );
