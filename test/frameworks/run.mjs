@@ -5,7 +5,7 @@
 //   node test/frameworks/run.mjs [--install] [vue svelte react angular]
 // --install runs `npm ci` in each app folder first (what `npm run test:frameworks` does).
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import puppeteer from 'puppeteer-core';
@@ -109,9 +109,21 @@ async function check(browser, app, port) {
   }
 }
 
+// The README's framework snippets are the apps' files, verbatim.
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const SNIPPETS = { vue: 'src/App.vue', svelte: 'src/App.svelte', react: 'src/App.tsx', angular: 'src/app/app.ts' };
+const snippetErrors = selected.filter((app) => {
+  const marker = `<!-- test/frameworks/${app}/${SNIPPETS[app]} -->\n`;
+  const at = readme.indexOf(marker);
+  if (at < 0) return true;
+  const block = readme.slice(at + marker.length).match(/^```[a-z]*\n([\s\S]*?)\n```/);
+  return !block || block[1] !== readFileSync(join(HERE, app, SNIPPETS[app]), 'utf8').replace(/\n$/, '');
+});
+if (snippetErrors.length) console.error(`README.md snippets differ from the apps: ${snippetErrors.join(', ')}`);
+
 const report = [];
 const texts = new Map();
-let failed = false;
+let failed = snippetErrors.length > 0;
 const browser = await puppeteer.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   headless: true,
