@@ -12,6 +12,7 @@ const entries = {
   'components/accel-image-classifier': 'components/accel-image-classifier/index.ts',
   'components/accel-model': 'components/accel-model/index.ts',
   'components/accel-stream': 'components/accel-stream/index.ts',
+  react: 'src/react.ts',
 };
 
 // The engine Worker must be one self-contained module (workers see no import map and no bundler), so it

@@ -33,7 +33,8 @@ function parseRange(header, size) {
   return start <= end && start < size ? { start, end } : 'unsatisfiable';
 }
 
-export function createStaticServer({ root = ROOT } = {}) {
+/** `mounts` maps a path prefix to another folder, e.g. `{ '/models/': 'models' }` for an app built elsewhere. */
+export function createStaticServer({ root = ROOT, mounts = {} } = {}) {
   return createServer(async (req, res) => {
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
@@ -41,13 +42,15 @@ export function createStaticServer({ root = ROOT } = {}) {
     res.setHeader('Accept-Ranges', 'bytes');
     res.setHeader('Cache-Control', 'no-cache');
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/') {
+    if (url.pathname === '/' && root === ROOT) {
       res.writeHead(302, { Location: '/demo/' });
       res.end();
       return;
     }
-    let path = normalize(join(root, decodeURIComponent(url.pathname)));
-    if (path !== root && !path.startsWith(root + sep)) {
+    const mount = Object.keys(mounts).find((prefix) => url.pathname.startsWith(prefix));
+    const base = mount ? resolve(mounts[mount]) : root;
+    let path = normalize(join(base, decodeURIComponent(mount ? url.pathname.slice(mount.length) : url.pathname)));
+    if (path !== base && !path.startsWith(base + sep)) {
       res.writeHead(403).end('forbidden');
       return;
     }

@@ -163,6 +163,9 @@ export class AccelModel extends AccelElement {
     if (changedSource && (this._status !== 'idle' || this.preload)) {
       if (this.src) void this.load().catch(() => undefined);
       else this.unload();
+    } else if ((changed.has('preload') || changed.has('src')) && this.preload && this.src && this.isConnected && this._status === 'idle' && !this.#pending) {
+      // frameworks (React via @lit/react, Angular bindings) set src and preload as properties after the element is connected
+      void this.load().catch(() => undefined);
     }
   }
 

@@ -12,8 +12,15 @@ interface Turn {
   content: string;
 }
 
-function finiteOr<T>(n: number | undefined, fallback: T): number | T {
-  return n === undefined || n === null || Number.isNaN(n) ? fallback : n;
+// Frameworks (Vue, Svelte) set a static `temperature="0"` as the property, so numbers may arrive as strings.
+function num(n: unknown): number | undefined {
+  if (typeof n === 'string') return n.trim() === '' ? undefined : Number(n);
+  return typeof n === 'number' ? n : undefined;
+}
+
+function finiteOr<T>(n: unknown, fallback: T): number | T {
+  const v = num(n);
+  return v === undefined || Number.isNaN(v) ? fallback : v;
 }
 
 /**
@@ -262,9 +269,12 @@ export class AccelStream extends AccelElement {
       signal,
       onMetrics: (m) => (this._metrics = m),
     };
-    if (this.topK > 0) options.topK = this.topK;
-    if (this.topP > 0 && this.topP < 1) options.topP = this.topP;
-    if (this.seed !== undefined && Number.isFinite(this.seed)) options.seed = this.seed;
+    const topK = finiteOr(this.topK, 0);
+    const topP = finiteOr(this.topP, 1);
+    const seed = num(this.seed);
+    if (topK > 0) options.topK = topK;
+    if (topP > 0 && topP < 1) options.topP = topP;
+    if (seed !== undefined && Number.isFinite(seed)) options.seed = seed;
     const stops = this.#stops();
     if (stops.length) options.stop = stops;
     return options;

@@ -1,0 +1,15 @@
+import puppeteer from 'puppeteer-core';
+import { createStaticServer } from '/work/wt/frameworks/tools/serve.mjs';
+const app = process.argv[2];
+const server = createStaticServer({ root: `/work/wt/frameworks/test/frameworks/${app}/dist${app === "angular" ? "/browser" : ""}`, mounts: { '/models/': '/work/wt/frameworks/models' } });
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+const page = await browser.newPage();
+page.on('console', (m) => console.log('console', m.type(), m.text()));
+page.on('pageerror', (e) => console.log('pageerror', e.message));
+page.on('requestfailed', (r) => console.log('reqfail', r.url()));
+page.on('response', (r) => r.status() >= 400 && console.log('status', r.status(), r.url()));
+await page.goto(`http://127.0.0.1:${server.address().port}/`);
+await new Promise((r) => setTimeout(r, 15000));
+console.log(await page.evaluate(() => { const m = document.querySelector('accel-model'); return JSON.stringify({ status: m.status, html: m.shadowRoot.textContent, ready: document.querySelector('#ready')?.textContent }); }));
+await browser.close(); server.close();
