@@ -9,9 +9,9 @@ import { AbortError, InvalidArgumentError } from './errors.js';
 import { loadModel, Model, type ModelHandle, type ModelLoadOptions } from './load-model.js';
 import { ModelCache, type SourceInput } from './loader/index.js';
 import { describePlan, type LoadPrecision, type QuantPlan } from './quant/plan.js';
-import { quantizeModel, saveGguf, saveModel } from './quant/model-quant.js';
-import { quantizationReport, type QuantizationReport, type QuantizationReportOptions } from './quant/report.js';
-import { runMatrix, type MatrixOptions, type MatrixResult } from './bench/runner.js';
+import type { QuantizationReport, QuantizationReportOptions } from './quant/report.js';
+import type { MatrixOptions, MatrixResult } from './bench/runner.js';
+// the quantizer and the benchmark runner load on first use: pages that only run models never download them
 import { isRemoteSource } from './remote/source.js';
 import { loadServerModel, ServerModel } from './remote/server-model.js';
 
@@ -222,7 +222,7 @@ export class Engine {
    * either when done.
    */
   quantize(model: Model, precision: LoadPrecision | QuantPlan, options: { memoryBudget?: number } = {}): Promise<Model> {
-    return quantizeModel(model, precision, options);
+    return import('./quant/model-quant.js').then((m) => m.quantizeModel(model, precision, options));
   }
 
   /**
@@ -230,17 +230,17 @@ export class Engine {
    * text, held-out perplexity, memory and decode tok/s before and after (see quant/report.ts).
    */
   quantizationReport(model: Model, precision: LoadPrecision | QuantPlan, options: QuantizationReportOptions): Promise<{ report: QuantizationReport; quantized: Model | null }> {
-    return quantizationReport(model, precision, options);
+    return import('./quant/report.js').then((m) => m.quantizationReport(model, precision, options));
   }
 
   /** The model as Hugging Face folder files (safetensors with packed weights + quantization.json + config and tokenizer). */
   save(model: Model): Promise<Map<string, Uint8Array>> {
-    return saveModel(model);
+    return import('./quant/model-quant.js').then((m) => m.saveModel(model));
   }
 
   /** The model as one GGUF file (Q8_0 / Q4_0 for q8 / q4 packed weights) that llama.cpp and accel load. */
   saveGguf(model: Model): Promise<Uint8Array> {
-    return saveGguf(model);
+    return import('./quant/model-quant.js').then((m) => m.saveGguf(model));
   }
 
   /**
@@ -249,7 +249,7 @@ export class Engine {
    */
   benchmark(options: MatrixOptions): Promise<MatrixResult> {
     // precision stays a string in results; load() rejects one it does not know with InvalidArgumentError
-    return runMatrix({ load: (src, o) => this.load(src, { ...o, precision: o.precision as LoadPrecision }), unload: (m) => this.unload(m as Model) }, options);
+    return import('./bench/runner.js').then(({ runMatrix }) => runMatrix({ load: (src, o) => this.load(src, { ...o, precision: o.precision as LoadPrecision }), unload: (m) => this.unload(m as Model) }, options));
   }
 
   /** Models currently loaded and shared by the engine. */
