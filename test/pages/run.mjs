@@ -39,6 +39,8 @@ async function visit(browser, url, name, extra) {
     if (bad.length) throw new Error(`not upgraded/rendered: ${bad.join(', ')}`);
     if (extra) await extra(page);
     if (errors.length) throw new Error(`page errors: ${errors.join(' | ')}`);
+    // --screenshots keeps a picture of each demo page as a visitor sees it
+    if (args.includes('--screenshots') && name.startsWith('demo/')) await page.screenshot({ path: join(ROOT, `screenshots/${name.replace(/^demo\//, 'demo-').replace(/\.html$/, '')}.png`), fullPage: true });
     checked++;
     console.log(`ok ${name} (${els.map((e) => e.tag).join(', ')})`);
   } catch (e) {
