@@ -40,6 +40,9 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  * @attr memory-profile - KV-cache size class: low (512 tokens), balanced (default, 2048) or max (the model's limit).
  * @attr task - The task the page expects: text-generation, feature-extraction or image-classification. A loaded
  *   model of another task is released and reported as an `accel-error` (code invalid-argument). Unset: any.
+ * @attr gateways - IPFS gateway URLs (space-separated) an `ipfs://` src is fetched from, tried in order; no others are used.
+ * @attr hub-base - Base URL for `hf:` sources (default https://huggingface.co), e.g. a mirror.
+ * @attr stall-timeout - Milliseconds without a byte before a download fails with code `stalled` (default 30000).
  *
  * @event {CustomEvent<ModelLoadProgress>} accel-load-progress - Bytes and phase while loading.
  * @event {CustomEvent<AccelModelReadyDetail>} accel-ready - The model is loaded; `detail` has name, backend and memory.
@@ -92,6 +95,15 @@ export class AccelModel extends AccelElement {
 
   /** KV-cache size class. */
   @property({ reflect: true, attribute: 'memory-profile' }) memoryProfile: 'low' | 'balanced' | 'max' = 'balanced';
+
+  /** IPFS gateways for an `ipfs://` src, space-separated; the only hosts it is fetched from. */
+  @property({ reflect: true }) gateways = '';
+
+  /** Base URL for `hf:` sources; default https://huggingface.co. */
+  @property({ reflect: true, attribute: 'hub-base' }) hubBase = '';
+
+  /** Milliseconds without data before a download is declared stalled. */
+  @property({ type: Number, reflect: true, attribute: 'stall-timeout' }) stallTimeout: number | undefined = undefined;
 
   /**
    * API key of a remote model's server, sent as `Authorization: Bearer …`. A property only: never an
@@ -158,7 +170,7 @@ export class AccelModel extends AccelElement {
   }
 
   protected override updated(changed: PropertyValues<this>): void {
-    const reloadKeys = ['src', 'backend', 'precision', 'quantization', 'memoryBudget', 'maxSequence', 'memoryProfile', 'apiKey', 'task'] as const;
+    const reloadKeys = ['src', 'backend', 'precision', 'quantization', 'memoryBudget', 'maxSequence', 'memoryProfile', 'gateways', 'hubBase', 'stallTimeout', 'apiKey', 'task'] as const;
     const changedSource = reloadKeys.some((k) => changed.has(k) && changed.get(k) !== undefined);
     if (changedSource && (this._status !== 'idle' || this.preload)) {
       if (this.src) void this.load().catch(() => undefined);
@@ -195,6 +207,7 @@ export class AccelModel extends AccelElement {
         signal,
         ...(this.maxSequence ? { maxSequence: this.maxSequence } : {}),
         memoryProfile: this.memoryProfile,
+        ...this.#sourceOptions(),
         onProgress: (p) => {
           if (signal.aborted) return;
           this._progress = p;
@@ -221,6 +234,15 @@ export class AccelModel extends AccelElement {
       }
       throw error;
     }
+  }
+
+  #sourceOptions(): { gateways?: string[]; hubBase?: string; stallTimeoutMs?: number } {
+    const gateways = this.gateways.split(/\s+/).filter(Boolean);
+    return {
+      ...(gateways.length ? { gateways } : {}),
+      ...(this.hubBase ? { hubBase: this.hubBase } : {}),
+      ...(this.stallTimeout !== undefined && this.stallTimeout > 0 ? { stallTimeoutMs: this.stallTimeout } : {}),
+    };
   }
 
   #readyDetail(model: ModelHandle): AccelModelReadyDetail {

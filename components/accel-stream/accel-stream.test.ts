@@ -5,6 +5,7 @@ import type { AccelModel } from '../accel-model/accel-model.js';
 import type { AccelStream } from './accel-stream.js';
 import { configureElements } from '../../src/engine-client.js';
 import { getEngine } from '../../engine/index.js';
+import { requireWebGPU } from '../../test/helpers/requires.js';
 
 const MODEL = '/models/tiny-llama/';
 
@@ -209,7 +210,8 @@ describe('<accel-model> + <accel-stream> reproduce the PyTorch greedy continuati
   before(() => configureElements({ engine: 'inline' }));
 
   for (const backend of ['wasm', 'webgpu'] as const) {
-    it(`on ${backend}: same tokens and text as transformers' generate()`, async () => {
+    it(`on ${backend}: same tokens and text as transformers' generate()`, async function () {
+      if (backend === 'webgpu') await requireWebGPU(this);
       const ref = (await (await fetch('/test/fixtures/models/tiny-llama/reference.json')).json()) as { prompts: { name: string; input_ids: number[]; greedy: { hf_generate: number[] } }[] };
       const prompt = ref.prompts.find((p) => p.name === 'love-is')!;
       const root = await fixture<HTMLDivElement>(html`<div>

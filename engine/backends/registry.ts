@@ -1,4 +1,4 @@
-import { BackendUnavailableError } from '../errors.js';
+import { BackendUnavailableError, WebGPUUnavailableError } from '../errors.js';
 import type { Backend, BackendName } from './backend.js';
 import type { ML, MLDeviceType } from './webnn/webnn-types.js';
 
@@ -21,7 +21,7 @@ export async function createBackend(name: BackendName, options: BackendFactoryOp
       return (await import('./wasm/index.js')).createWasmBackend(options.threads !== undefined ? { threads: options.threads } : {});
     case 'webgpu': {
       const gpu = options.gpu === undefined ? (globalThis.navigator?.gpu ?? null) : options.gpu;
-      if (!gpu) throw new BackendUnavailableError('webgpu', 'navigator.gpu is not defined here');
+      if (!gpu) throw new WebGPUUnavailableError('navigator.gpu is not defined here');
       return (await import('./webgpu/index.js')).createWebGPUBackend({ gpu });
     }
     case 'webnn':

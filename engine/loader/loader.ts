@@ -106,6 +106,9 @@ class Sink {
  * Loads files of one model source: cache first, else download (ranges, retries, stall and truncation
  * checks), verify, cache, return. Framework-free; runs in pages, workers and Node.
  */
+// Files the hub stores in LFS and lists with a sha256.
+const LFS_FILE = /\.(safetensors|bin|gguf|onnx|pt|pth|h5|msgpack)$/;
+
 export class ModelLoader {
   readonly source: ModelSource;
   readonly cache: ModelCache | null;
@@ -117,9 +120,37 @@ export class ModelLoader {
     this.verify = opts.verify ?? true;
   }
 
+  private listing: Promise<SourceFile[]> | undefined;
+
+  /** The source's files (fetched once per loader; a failed listing is asked again next time). */
   list(signal?: AbortSignal): Promise<SourceFile[]> {
     if (!this.source.list) return Promise.reject(new InvalidArgumentError(`${this.source.kind} sources cannot list their files; name them`));
-    return this.source.list(signal);
+    if (!this.listing) {
+      const p = this.source.list(signal);
+      this.listing = p;
+      p.catch(() => {
+        if (this.listing === p) this.listing = undefined;
+      });
+    }
+    return this.listing;
+  }
+
+  /**
+   * A Hugging Face LFS file asked for by name only gets the sha256 and size the hub publishes, so corrupted
+   * bytes are caught (IntegrityError) before use or caching. Without a listing (offline hub API, a mirror that
+   * lacks it) the file loads unverified, as a plain URL would.
+   */
+  private async withPublishedHash(spec: FileSpec, signal: AbortSignal | undefined): Promise<FileSpec> {
+    if (!this.verify || spec.sha256 || this.source.kind !== 'hf' || !LFS_FILE.test(spec.name)) return spec;
+    let listed: SourceFile | undefined;
+    try {
+      listed = (await this.list(signal)).find((f) => f.name === spec.name);
+    } catch (err) {
+      if (signal?.aborted) throw abortError(`Listing ${this.source.id}`, signal);
+      if (!(err instanceof AccelError)) throw err;
+    }
+    if (!listed?.sha256) return spec;
+    return { ...spec, sha256: listed.sha256, ...(spec.size === undefined && listed.size !== undefined ? { size: listed.size } : {}) };
   }
 
   async loadAll(files: readonly (string | FileSpec)[], call: LoadCallOptions = {}): Promise<LoadedFile[]> {
@@ -129,8 +160,8 @@ export class ModelLoader {
   }
 
   async load(file: string | FileSpec, call: LoadCallOptions = {}): Promise<LoadedFile> {
-    const spec = toSpec(file);
     const signal = call.signal ?? this.opts.signal;
+    let spec = toSpec(file);
     const onProgress = call.onProgress ?? this.opts.onProgress;
     const onChunk = call.onChunk ?? this.opts.onChunk;
     const onWarning = call.onWarning ?? this.opts.onWarning;
@@ -138,12 +169,15 @@ export class ModelLoader {
     if (signal?.aborted) throw abortError(what, signal);
     const useCache = this.cache !== null && this.source.cacheable;
     const key = this.source.cacheKey(spec.name);
-    const expectSha = this.verify && spec.sha256 ? spec.sha256.toLowerCase() : undefined;
+    let expectSha = this.verify && spec.sha256 ? spec.sha256.toLowerCase() : undefined;
 
     if (useCache) {
       const hit = await this.readCache(key, spec, expectSha, signal, onProgress, onChunk, onWarning);
       if (hit) return hit;
     }
+    // only a download needs the published hash: a cache entry was verified when it was written
+    spec = await this.withPublishedHash(spec, signal);
+    expectSha = this.verify && spec.sha256 ? spec.sha256.toLowerCase() : undefined;
 
     const opened = await this.source.open(spec.name, { signal });
     const total = opened.length ?? spec.size;

@@ -22,6 +22,7 @@ export interface WireLoadOptions {
   hubBase?: string;
   gateways?: string[];
   verify?: boolean;
+  stallTimeoutMs?: number;
 }
 
 export type WireSource = string | Blob | readonly (File | Blob)[];

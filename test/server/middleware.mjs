@@ -14,7 +14,8 @@
 //   (default: announce the full length, then drop the connection) or cl=right (announce n) | stall=<n>
 //   (send n bytes, then nothing) | norange=1 (ignore Range) | badrange=1 (Content-Range off by one) |
 //   corrupt=<byte offset> for files, corrupt=<cid>|all for raw IPFS blocks | chunk=<n>,delay=<ms> |
-//   nolength=1 (no Content-Length) | id=<anything> (makes fail counters unique per test)
+//   nolength=1 (no Content-Length) | id=<anything> (makes fail counters unique per test) |
+//   only=<file name> (the other keys apply only to requests whose last path segment is that name)
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -260,6 +261,7 @@ export async function handleLoaderRequest(req, res, setStatus = () => {}) {
     faults = parseFaults(fm[1]);
     prefix = `/__fault/${fm[1]}`;
     path = fm[2];
+    if (faults.only !== undefined && decodeURIComponent(path.split('/').pop() ?? '') !== faults.only) faults = {};
   }
   if (!/^\/__(models|hub|hub-lfs|ipfs)(\/|$)/.test(path)) {
     if (!fm) return false;
