@@ -42,7 +42,7 @@ export function safetensorsStore(files: readonly SafetensorsFile[], uploads: rea
     shape: (name) => saved.get(name)?.entry.shape ?? get(name).info.shape,
     f32: (name) => {
       const p = savedPackedWeight(name);
-      if (p) return dequantizeWeight({ ...p, mins: p.mins ?? null });
+      if (p) return dequantizeWeight(p);
       const { info, file } = get(name);
       return safetensorsToF32(info, file.bytes, 0, file.header.fileName);
     },

@@ -83,6 +83,11 @@ export async function downloadWeights(lm: LlamaModel): Promise<Map<string, HostW
   return out;
 }
 
+/** A host weight's values as f32 (packed ones dequantized). */
+export function hostValues(w: HostWeight): Float32Array {
+  return w.f32 ?? dequantizeWeight(w.packed!);
+}
+
 const sameFormat = (p: PackedWeightData, f: { bits: number; groupSize: number; symmetric: boolean }) => p.format.bits === f.bits && p.format.groupSize === f.groupSize && p.format.symmetric === f.symmetric;
 
 /** A WeightStore over host weights that packs what `plan` names (weights already packed in that format stay as they are). */
@@ -92,10 +97,7 @@ export function hostStore(weights: ReadonlyMap<string, HostWeight>, plan: Tensor
     if (!w) throw new InvalidArgumentError(`No tensor "${name}" in the model.`);
     return w;
   };
-  const f32 = (name: string): Float32Array => {
-    const w = get(name);
-    return w.f32 ?? dequantizeWeight({ ...w.packed!, mins: w.packed!.mins ?? null });
-  };
+  const f32 = (name: string): Float32Array => hostValues(get(name));
   return {
     has: (name) => weights.has(name),
     shape: (name) => get(name).shape,

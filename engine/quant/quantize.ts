@@ -106,7 +106,7 @@ export function quantizeWeight(w: Float32Array, n: number, k: number, format: Qu
 }
 
 /** The f32 values a quantized weight stands for (what every backend's kernels multiply with). */
-export function dequantizeWeight(q: QuantizedWeight): Float32Array {
+export function dequantizeWeight(q: Omit<QuantizedWeight, 'mins'> & { readonly mins?: Uint32Array | null }): Float32Array {
   const [n, k] = q.shape;
   const { bits, groupSize: g, symmetric } = q.format;
   const zero = symmetricZero(bits);

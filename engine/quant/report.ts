@@ -4,9 +4,8 @@ import type { CausalLM } from '../models/model.js';
 import { linear } from '../models/weights.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { QuantFormat } from './layout.js';
-import { downloadWeights, llamaOf, quantizeModel } from './model-quant.js';
+import { downloadWeights, hostValues, llamaOf, quantizeModel } from './model-quant.js';
 import { layerClass, type LayerClass, type LoadPrecision, type QuantPlan } from './plan.js';
-import { dequantizeWeight } from './quantize.js';
 
 /** 10·log10(Σa² / Σ(a−b)²) in dB (Infinity when equal) and the cosine of a and b. */
 export function snrAndCosine(a: ArrayLike<number>, b: ArrayLike<number>): { snrDb: number; cosine: number } {
@@ -124,8 +123,8 @@ export async function quantizationReport(model: Model, precision: LoadPrecision 
     for (const [name, w] of packed) {
       if (!layerClass(name)) continue;
       const o = original.get(name)!;
-      ref.set(name, o.f32 ?? dequantizeWeight({ ...o.packed!, mins: o.packed!.mins ?? null }));
-      got.set(name, { values: w.f32 ?? dequantizeWeight({ ...w.packed!, mins: w.packed!.mins ?? null }), format: w.packed?.format ?? null });
+      ref.set(name, hostValues(o));
+      got.set(name, { values: hostValues(w), format: w.packed?.format ?? null });
     }
     // a stacked projection (qkv, gate_up on backends that fuse them) is compared as its parts side by side
     const weightStats = (name: string): { format: QuantFormat | null; snrDb: number; cosine: number; cls: LayerClass | null } | null => {

@@ -63,7 +63,7 @@ test('Q4_K repacks to 4-bit g32 asymmetric: the kernels read what llama.cpp dequ
     }
     const want = dequantizeQ4_K(src, n * k);
     const p = repackQ4_K(src, n, k);
-    const got = dequantizeWeight({ shape: p.shape, format: p.format, data: p.data, scales: p.scales, mins: p.mins! });
+    const got = dequantizeWeight(p);
     for (let i = 0; i < want.length; i++) {
       const g = Math.floor(i / 32);
       const scale = Math.abs(f16ToF32(readHalf(p.scales, g)));
