@@ -73,6 +73,11 @@ export interface TopK {
  */
 export interface Backend extends TensorOwner {
   readonly name: BackendName;
+  /**
+   * True where ops are recorded and run after flush() on another processor (webgpu): the host can record the
+   * next decode step while the device runs this one. Absent or false: ops run as they are called.
+   */
+  readonly deferred?: boolean;
 
   // ---- memory ---------------------------------------------------------------------------------------
   /** Copies `data` into a new tensor. `shape`'s size must equal data.length (f16: Uint16Array of halves). */

@@ -386,10 +386,40 @@ class GenerationRun implements Generation {
     let logits = await this.#prefill(context.slice(reused), cache);
     const decoder = this.#tokenizer.decodeStream({ skipSpecialTokens: o.skipSpecialTokens ?? true });
 
+    // Run-ahead: where the pick is an argmax on a backend that records work (webgpu), the argmax stays on the
+    // device and feeds the next step, which is recorded and queued before this token is read back, so the host
+    // records step n + 1 while the device runs step n. A queued step that turns out unwanted (EOS, a stop
+    // string, abort, a padded id) is dropped by rewinding the KV cache one position.
+    const runAhead = model.forwardIds !== undefined && model.backend.deferred === true;
+    let queued: Tensor | null = null;
+    const dropQueued = (): void => {
+      if (queued === null) return;
+      queued.dispose();
+      queued = null;
+      model.resetCache(cache.length);
+    };
+
     while (logits !== null) {
-      let token: number;
+      let token = -1;
       try {
-        token = await this.#sampler.next(model.backend, logits, history);
+        const room = cache.length + 1 <= maxSeq && !this.#criteria.reachedLength(tokens.length + 1);
+        const idT = runAhead && room ? this.#sampler.deviceArgmax(model.backend, logits, history) : null;
+        if (idT !== null) {
+          try {
+            const read = model.backend.download(idT);
+            queued = model.forwardIds!(idT);
+            model.backend.flush();
+            const id = (await read)[0] as number;
+            if (this.#sampler.acceptsArgmax(id)) token = id;
+            else dropQueued();
+          } finally {
+            idT.dispose();
+          }
+        }
+        if (token < 0) token = await this.#sampler.next(model.backend, logits, history);
+      } catch (e) {
+        dropQueued();
+        throw e;
       } finally {
         logits.dispose();
         logits = null;
@@ -425,10 +455,17 @@ class GenerationRun implements Generation {
       text += piece;
       this.#emit({ token, text: piece, index: tokens.length - 1 });
       o.onMetrics?.(metrics(at));
-      if (finish !== null) return done(finish);
+      if (finish !== null) {
+        dropQueued();
+        return done(finish);
+      }
 
       if (!(await this.#between())) break;
-      if (cache.length + 1 > maxSeq) {
+      if (queued !== null) {
+        logits = queued;
+        queued = null;
+        cache.push(token);
+      } else if (cache.length + 1 > maxSeq) {
         const kept = windowTokens([...cache, token], w!);
         const refill = kept.slice(w!.sink);
         model.resetCache(w!.sink);
@@ -440,6 +477,7 @@ class GenerationRun implements Generation {
         cache.push(token);
       }
     }
+    dropQueued();
     return done('abort');
   }
 }

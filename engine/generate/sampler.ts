@@ -231,6 +231,21 @@ export class TokenSampler {
     return ids[order[n - 1]!]!;
   }
 
+  /**
+   * Where the pick is a plain argmax (greedy, no penalties or custom processors): the argmax of logits [1, V] as
+   * an i32 [1] tensor left on `backend` (the caller disposes it), so the next step can be queued before this
+   * one is read back. Null when the pick needs the host (next() then).
+   */
+  deviceArgmax(backend: Backend, logits: Tensor, history: TokenHistory): Tensor | null {
+    if (logits.dtype !== 'f32' || logits.size !== logits.shape[logits.shape.length - 1]) return null;
+    return this.plan(history, logits.size).kind === 'argmax' ? backend.argmax(logits) : null;
+  }
+
+  /** Whether a device argmax may stand as the pick (a padded, undecodable id may not: next() looks further). */
+  acceptsArgmax(id: number): boolean {
+    return id < this.#limit;
+  }
+
   /** Chooses the next token from logits [1, V] on `backend`; the caller keeps ownership of `logits`. */
   async next(backend: Backend, logits: Tensor, history: TokenHistory): Promise<number> {
     if (logits.dtype !== 'f32') throw new DTypeError('sampler', `logits must be f32, got ${logits.dtype}`);

@@ -26,6 +26,12 @@ export interface CausalLM {
    * Returns logits f32 [1, V] (last position) or [T, V] with allLogits. The caller disposes the result.
    */
   forward(ids: Int32Array, options?: ForwardOptions): Tensor;
+  /**
+   * forward() with the ids already on the model's backend (i32 [T]), e.g. the argmax of the previous step: a
+   * greedy decoder queues the next step before reading this one back. Optional; the generator uses it on
+   * backends that record work (Backend.deferred).
+   */
+  forwardIds?(ids: Tensor, options?: ForwardOptions): Tensor;
   /** Forgets the cache (or keeps its first `keep` positions). */
   resetCache(keep?: number): void;
   /** Bytes of weights and of the KV cache on the backend. */

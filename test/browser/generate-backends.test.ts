@@ -118,3 +118,67 @@ for (const [name, create] of [['webgpu', () => createWebGPUBackend()], ['wasm', 
     });
   });
 }
+
+describe('greedy run-ahead (the next step queued on the device before the token is read)', function () {
+  this.timeout(300_000);
+  const prompt = tokenizer.encode(PROMPT);
+  const P = prompt.length;
+
+  /** A model whose forwardIds calls are counted. */
+  function counted(backend: Backend): { model: LlamaModel; queued: () => number } {
+    const model = new LlamaModel(backend, config, store, { maxSequence: 128 });
+    let n = 0;
+    const own = model.forwardIds.bind(model);
+    model.forwardIds = (ids, o) => { n++; return own(ids, o); };
+    return { model, queued: () => n };
+  }
+
+  it('webgpu: every step after the first is queued; EOS and abort rewind the queued step, so the cache is reused right', async () => {
+    const backend = await createWebGPUBackend();
+    const { model, queued } = counted(backend);
+    try {
+      const full = await generate(model, tokenizer, { tokens: prompt }, { temperature: 0, maxNewTokens: 12, ignoreEos: true }).result;
+      // the 12th token needs no next step: 11 queued, all fed
+      expect(queued()).to.equal(11);
+      expect(model.position).to.equal(P + 11);
+      expect(full.tokens).to.deep.equal((await tokensOn(new CpuBackend(), { temperature: 0, maxNewTokens: 12 })).tokens);
+
+      // EOS at index k: the step queued with it is dropped, the cache ends after token k − 1
+      const k = full.tokens.findIndex((t, i) => i >= 3 && full.tokens.indexOf(t) === i);
+      expect(k).to.be.greaterThan(0);
+      const before = queued();
+      const eos = await generate(model, tokenizer, { tokens: prompt }, { temperature: 0, maxNewTokens: 12, eosTokenIds: [full.tokens[k]!], reuseCache: false }).result;
+      expect(eos.finishReason).to.equal('eos');
+      expect(eos.tokens).to.deep.equal(full.tokens.slice(0, k + 1));
+      expect(queued() - before).to.equal(k + 1);
+      expect(model.position).to.equal(P + k);
+
+      // continuing from that cache gives the rest of the uninterrupted run
+      const cont = await generate(model, tokenizer, { tokens: [...prompt, ...full.tokens.slice(0, k)] }, { temperature: 0, maxNewTokens: 12 - k, ignoreEos: true }).result;
+      expect(cont.metrics.reusedTokens).to.equal(P + k - 1);
+      expect(cont.tokens).to.deep.equal(full.tokens.slice(k));
+
+      // abort after the 3rd token: nothing queued is left in the cache
+      const controller = new AbortController();
+      const ab = await generate(model, tokenizer, { tokens: prompt }, {
+        temperature: 0, maxNewTokens: 12, ignoreEos: true, reuseCache: false, signal: controller.signal,
+        onToken: (e) => { if (e.index === 2) controller.abort(); },
+      }).result;
+      expect(ab.finishReason).to.equal('abort');
+      expect(ab.tokens).to.deep.equal(full.tokens.slice(0, 3));
+      expect(model.position).to.equal(P + 2);
+    } finally {
+      model.dispose();
+      backend.dispose();
+    }
+  });
+
+  it('cpu runs ops as they are called: nothing is queued ahead', async () => {
+    const { model, queued } = counted(new CpuBackend());
+    const r = await generate(model, tokenizer, { tokens: prompt }, { temperature: 0, maxNewTokens: 6, ignoreEos: true }).result;
+    expect(r.tokens.length).to.equal(6);
+    expect(queued()).to.equal(0);
+    expect(model.position).to.equal(P + 5);
+    model.dispose();
+  });
+});

@@ -76,6 +76,7 @@ export interface WebGPUBackendInit {
  */
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu' as const;
+  readonly deferred = true;
   readonly device: GPUDevice;
   readonly lost: Promise<DeviceLostError>;
   readonly hasSubgroups: boolean;

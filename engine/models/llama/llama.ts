@@ -115,10 +115,26 @@ export class LlamaModel implements CausalLM {
   }
 
   forward(ids: Int32Array, options: ForwardOptions = {}): Tensor {
+    if (ids.length === 0) throw new InvalidArgumentError('forward() needs at least one token.');
+    const idsT = this.backend.upload(ids, [ids.length], 'i32');
+    try {
+      return this.#forward(idsT, options);
+    } finally {
+      idsT.dispose();
+    }
+  }
+
+  /** As forward(), with the ids already on the backend (i32 [T]): a greedy decoder feeds the last argmax straight back. */
+  forwardIds(ids: Tensor, options: ForwardOptions = {}): Tensor {
+    if (ids.dtype !== 'i32' || ids.shape.length !== 1) throw new InvalidArgumentError(`forwardIds() takes i32 ids [T], got ${ids.dtype} [${ids.shape.join(', ')}].`);
+    if (ids.size === 0) throw new InvalidArgumentError('forward() needs at least one token.');
+    return this.#forward(ids, options);
+  }
+
+  #forward(idsT: Tensor, options: ForwardOptions): Tensor {
     const b = this.backend;
     const c = this.config;
-    const t = ids.length;
-    if (t === 0) throw new InvalidArgumentError('forward() needs at least one token.');
+    const t = idsT.size;
     const pos0 = this.#position;
     if (pos0 + t > this.maxSequence) throw new ShapeError('forward', `${pos0} cached + ${t} new tokens exceed the KV cache of ${this.maxSequence} positions; reset the cache or load with a larger maxSequence.`);
     const rope = { pos0, theta: c.ropeTheta, rotaryDim: c.headDim, style: 'half' as const, scale: this.#rope.scale, invFreq: this.#rope.invFreq };
@@ -127,10 +143,8 @@ export class LlamaModel implements CausalLM {
       tap?.(name(), x);
       return linear(b, x, w);
     };
-    const idsT = b.upload(ids, [t], 'i32');
     // x [T, D]
     let x = this.#embed.kind === 'dense' ? b.embedding(this.#embed.w, idsT) : b.qembedding!(this.#embed.q, idsT);
-    idsT.dispose();
     // x + r and its RMSNorm, in one op where the backend fuses them
     const addNorm = (a: Tensor, r: Tensor, w: Tensor): [Tensor, Tensor] => {
       if (this.#addNorm) return b.addRmsNorm!(a, r, w, c.rmsNormEps);
