@@ -137,6 +137,25 @@ describe('webgpu backend', function () {
     Object.assign(gpu.tuning, { subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
   });
 
+  it('attention agrees with the cpu reference for every chunk size (32–256 keys), across chunk edges and causal limits', async () => {
+    for (const [t, hq, hkv, dh, past] of [[1, 8, 2, 128, 161], [1, 4, 4, 64, 31], [3, 4, 2, 32, 64], [5, 2, 1, 16, 300], [1, 2, 1, 80, 97]] as const) {
+      const sLen = past + t + 3;
+      const qd = randomTensorData([t, hq, dh], dh + past);
+      const kd = randomTensorData([hkv, sLen, dh], dh + past + 1);
+      const vd = randomTensorData([hkv, sLen, dh], dh + past + 2);
+      const ref = await cpu.download(cpu.attention(cpu.upload(qd, [t, hq, dh]), cpu.upload(kd, [hkv, sLen, dh]), cpu.upload(vd, [hkv, sLen, dh]), { past }));
+      for (const chunk of [32, 64, 128, 256]) {
+        if (dh % (256 / chunk) !== 0) continue;
+        gpu.tuning.attentionChunk = chunk;
+        const [q, k, v] = [gpu.upload(qd, [t, hq, dh]), gpu.upload(kd, [hkv, sLen, dh]), gpu.upload(vd, [hkv, sLen, dh])];
+        const y = gpu.attention(q, k, v, { past });
+        expectClose(await gpu.download(y), ref, 2e-5, `attention t ${t} hq ${hq} hkv ${hkv} dh ${dh} past ${past} chunk ${chunk}`);
+        for (const x of [q, k, v, y]) x.dispose();
+      }
+    }
+    gpu.tuning.attentionChunk = null;
+  });
+
   it('qmatvec with f32 activations agrees with the cpu reference for every work split and reduction path of its kernel', async () => {
     const info = gpu.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
     const sgSize = info?.subgroupMinSize !== undefined && info.subgroupMinSize === info.subgroupMaxSize ? info.subgroupMinSize : 0;

@@ -384,10 +384,11 @@ export function describeBackendParity(name: string, makeBackend: () => Promise<B
         const d = shape.at(-1)!;
         return s.b.layerNorm(s.f32(randomTensorData(shape, seed, offset - 2, offset + 2), shape), s.f32(randomTensorData([d], seed + 1, 0.5, 1.5), [d]), s.f32(randomTensorData([d], seed + 2), [d]), eps);
       });
-    const normShapes = [[1, 1], [3, 17], [2, 4095], [1, 4097], [5, 64], [2, 3, 33]];
+    // 1024, 5760, 16384: whole and partial register turns of webgpu's vec4 kernels; 16388: past their widest row
+    const normShapes = [[1, 1], [3, 17], [2, 4095], [1, 4097], [5, 64], [2, 3, 33], [1, 1024], [2, 5760], [1, 16384], [1, 16388]];
 
     describe('rmsNorm', () => {
-      caseIt('rmsNorm', 'rows of 1, 17, 4095, 4097, 64; rank 3', async () => {
+      caseIt('rmsNorm', 'rows of 1, 17, 4095, 4097, 64, 1024, 5760, 16384, 16388; rank 3', async () => {
         for (const [i, shape] of normShapes.entries()) await rmsCase(shape, i % 2 ? 1e-6 : 1e-5, i + 1);
       });
       caseIt('rmsNorm:random', 'random shapes (fast-check)', async () => {
@@ -396,7 +397,7 @@ export function describeBackendParity(name: string, makeBackend: () => Promise<B
     });
 
     describe('layerNorm', () => {
-      caseIt('layerNorm', 'rows of 1, 17, 4095, 4097, 64; rank 3', async () => {
+      caseIt('layerNorm', 'rows of 1, 17, 4095, 4097, 64, 1024, 5760, 16384, 16388; rank 3', async () => {
         for (const [i, shape] of normShapes.entries()) await lnCase(shape, i % 2 ? 1e-6 : 1e-5, i + 1);
       });
       caseIt('layerNorm:offset', 'rows whose mean (50) dwarfs their spread: needs a two-pass or Welford variance', async () => {
@@ -498,7 +499,7 @@ export function describeBackendParity(name: string, makeBackend: () => Promise<B
       });
       caseIt('addRmsNorm', 'a + b and its RMSNorm, as add then rmsNorm', async function (this: Mocha.Context) {
         if (!be.addRmsNorm) return this.skip();
-        for (const [n, shape] of [[1, 4096], [3, 17], [2, 5, 64]].entries()) {
+        for (const [n, shape] of [[1, 4096], [3, 17], [2, 5, 64], [2, 1028], [1, 14336], [1, 16388]].entries()) {
           const d = shape.at(-1)!;
           await parity('addRmsNorm', `a, b ${fmt(shape)}`, (s) => s.b.addRmsNorm!(s.f32(randomTensorData(shape, n), shape), s.f32(randomTensorData(shape, n + 10), shape), s.f32(randomTensorData([d], n + 20, 0.5, 1.5), [d]), 1e-5));
         }

@@ -1,12 +1,14 @@
 /**
  * Decode and prefill speed of Llama-shaped models on the engine's WebGPU backend (Dawn under Node, GPU machine),
+ * through the engine's own generate() (greedy: the argmax stays on the GPU and the next step is queued before the
+ * token is read back) and through a plain serial loop (record, submit, read back, repeat), in the same run,
  * against the bandwidth bound measured in the same run. Weights are random (the speed of a GEMV does not depend
  * on the values) in the packed int4 / int8 g32 layout for every projection and for lm_head (quantized like a
  * GGUF's output.weight, also for tied models); embeddings and norms are f32. Decode = one token per step through
  * the KV cache, argmax on the GPU and only the token id read back — what generation does.
  *
  *   node tools/bench-gpu/build.mjs && bash .gpu/device.sh node tools/bench-gpu/dist/bench-decode.mjs --out $OUT/gpu-decode.json
- * Flags: --models tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b  --bits 4,8  --prompt 128  --tokens 64  --fuse both|on|off
+ * Flags: --models tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b  --bits 4,8  --prompt 128  --tokens 64  --fuse both|on|off  --profile
  * (both: each shape with fused q/k/v + gate/up ops and without, side by side)
  */
 import { writeFileSync } from 'node:fs';
@@ -14,6 +16,8 @@ import { globals } from 'webgpu';
 import { benchGpu, copyBandwidth, rng } from './common.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
 import { parseModelConfig, type LlamaConfig } from '../../engine/formats/config.js';
+import type { Tokenizer } from '../../engine/formats/tokenizer.js';
+import { generate } from '../../engine/generate/index.js';
 import { LlamaModel } from '../../engine/models/llama/llama.js';
 import type { PackedWeightData, WeightStore } from '../../engine/models/weights.js';
 import { f16Words, wordsPerRow, type QuantBits } from '../../engine/quant/layout.js';
@@ -94,10 +98,14 @@ interface DecodeResult {
   model: string; bits: number; fused: boolean; params: number; weightBytes: number;
   prefillTokens: number; prefillMs: number; prefillTokPerS: number;
   decodeTokens: number; decodeMsPerToken: number; decodeTokPerS: number;
+  /** The serial loop: record a step, submit, wait for its token, repeat (no overlap of host and GPU). */
+  serialTokPerS: number;
   bytesPerToken: number; boundTokPerS: number; pctOfBound: number;
   dispatchesPerToken: number; submitsPerToken: number;
   /** Wall ms per decode step spent recording (JS + Dawn encoding), the rest waiting for the GPU and the readback. */
   recordMsPerToken: number;
+  /** --profile: GPU time per kernel per decode step (each dispatch timed in its own pass). */
+  profile: { steps: number; gpuMsPerStep: number; kernels: { key: string; callsPerStep: number; msPerStep: number }[] } | null;
 }
 
 async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: number, fuse: boolean): Promise<DecodeResult> {
@@ -134,8 +142,28 @@ async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: numb
   const t1 = performance.now();
   recordMs = 0;
   for (let i = 0; i < steps; i++) tok = await greedy(() => model.forward(Int32Array.of(tok)));
-  const decodeMs = performance.now() - t1;
+  const serialMs = performance.now() - t1;
   const s1 = b.stats();
+  // the engine's generate(): what a page gets (the tokenizer only streams text, which random weights have none of)
+  stage(`${name} q${bits}: generate() ${steps}`);
+  model.resetCache();
+  const silent = { vocabSize: config.vocabSize, eosTokenId: null, bosTokenId: null, decodeStream: () => ({ push: () => '', flush: () => '' }) } as unknown as Tokenizer;
+  const gen = await generate(model, silent, { tokens: Array.from(prompt) }, { temperature: 0, maxNewTokens: steps + 1, ignoreEos: true, prefillChunk: promptLen }).result;
+  if (gen.tokens.length !== steps + 1) throw new Error(`generate() gave ${gen.tokens.length} tokens, not ${steps + 1}`);
+  const decodeMs = (1000 * steps) / gen.metrics.decodeTokensPerSecond;
+  // kernel profile: GPU time per kernel over a few decode steps, each dispatch in its own timed pass
+  let profile: { steps: number; gpuMsPerStep: number; kernels: { key: string; callsPerStep: number; msPerStep: number }[] } | null = null;
+  if (args.includes('--profile') && b.device.features.has('timestamp-query')) {
+    const per = s1.dispatches - s0.dispatches;
+    const n = Math.max(1, Math.min(8, Math.floor(2048 / Math.max(1, per / steps))));
+    b.startProfile(2048);
+    for (let i = 0; i < n; i++) tok = await greedy(() => model.forward(Int32Array.of(tok)));
+    const k = await b.stopProfile();
+    const total = k.reduce((a, e) => a + e.gpuMs, 0);
+    profile = { steps: n, gpuMsPerStep: total / n, kernels: k.map((e) => ({ key: e.key, callsPerStep: e.calls / n, msPerStep: e.gpuMs / n })) };
+    console.log(`${name} q${bits}: kernel GPU time ${profile.gpuMsPerStep.toFixed(3)} ms per step (${n} steps profiled)`);
+    for (const e of profile.kernels.slice(0, 12)) console.log(`  ${e.msPerStep.toFixed(3)} ms  ${e.callsPerStep.toFixed(1)}×  ${e.key}`);
+  }
   // bytes one decode step must read: every weight (f32 embeddings: one row) and the KV cache up to the mean position
   const c = config;
   const embedBytes = c.vocabSize * c.hiddenSize * 4;
@@ -153,10 +181,10 @@ async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: numb
   return {
     model: name, bits, fused: fuse, params, weightBytes: mem.weightBytes,
     prefillTokens: promptLen, prefillMs, prefillTokPerS: (1000 * promptLen) / prefillMs,
-    decodeTokens: steps, decodeMsPerToken: decodeMs / steps, decodeTokPerS,
+    decodeTokens: steps, decodeMsPerToken: decodeMs / steps, decodeTokPerS, serialTokPerS: (1000 * steps) / serialMs,
     bytesPerToken, boundTokPerS, pctOfBound: (100 * decodeTokPerS) / boundTokPerS,
     dispatchesPerToken: (s1.dispatches - s0.dispatches) / steps, submitsPerToken: (s1.submits - s0.submits) / steps,
-    recordMsPerToken: recordMs / steps,
+    recordMsPerToken: recordMs / steps, profile,
   };
 }
 
@@ -171,20 +199,20 @@ for (const name of arg('--models', 'tiny,smollm2-135m,llama-3.2-1b,llama-3.1-8b'
     try {
       const r = await bench(b, name, bits, copy, fuse);
       results.push(r);
-      console.log(`${name} q${bits}${fuse ? ' fused' : ''}: decode ${r.decodeTokPerS.toFixed(1)} tok/s (${r.decodeMsPerToken.toFixed(2)} ms; bound ${r.boundTokPerS.toFixed(0)} tok/s, ${r.pctOfBound.toFixed(1)} %), prefill ${r.prefillTokPerS.toFixed(0)} tok/s; ${r.dispatchesPerToken} dispatches, ${r.submitsPerToken} submits per token, ${r.recordMsPerToken.toFixed(2)} ms of each step recording`);
+      console.log(`${name} q${bits}${fuse ? ' fused' : ''}: decode ${r.decodeTokPerS.toFixed(1)} tok/s (serial loop ${r.serialTokPerS.toFixed(1)}; ${r.decodeMsPerToken.toFixed(2)} ms; bound ${r.boundTokPerS.toFixed(0)} tok/s, ${r.pctOfBound.toFixed(1)} %), prefill ${r.prefillTokPerS.toFixed(0)} tok/s; ${r.dispatchesPerToken} dispatches, ${r.submitsPerToken} submits per token, ${r.recordMsPerToken.toFixed(2)} ms of each step recording`);
     } catch (e) {
       console.log(`${name} q${bits}: failed: ${(e as Error).message}`);
     }
   }
 }
-console.log('\n| model | fused ops | weights | decode tok/s | bound tok/s | % of bound | prefill tok/s | dispatches/token | record ms/token |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-for (const r of results) console.log(`| ${r.model} q${r.bits} | ${r.fused ? 'yes' : 'no'} | ${(r.weightBytes / 1e9).toFixed(2)} GB | ${r.decodeTokPerS.toFixed(1)} | ${r.boundTokPerS.toFixed(0)} | ${r.pctOfBound.toFixed(1)} % | ${r.prefillTokPerS.toFixed(0)} | ${r.dispatchesPerToken} | ${r.recordMsPerToken.toFixed(2)} |`);
+console.log('\n| model | fused ops | weights | decode tok/s (generate) | serial loop tok/s | bound tok/s | % of bound | prefill tok/s | dispatches/token | record ms/token |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of results) console.log(`| ${r.model} q${r.bits} | ${r.fused ? 'yes' : 'no'} | ${(r.weightBytes / 1e9).toFixed(2)} GB | ${r.decodeTokPerS.toFixed(1)} | ${r.serialTokPerS.toFixed(1)} | ${r.boundTokPerS.toFixed(0)} | ${r.pctOfBound.toFixed(1)} % | ${r.prefillTokPerS.toFixed(0)} | ${r.dispatchesPerToken} | ${r.recordMsPerToken.toFixed(2)} |`);
 const out = arg('--out', '');
 if (out) {
   writeFileSync(out, `${JSON.stringify({
     date: new Date().toISOString(), machine: { vendor: b.adapterInfo?.vendor, description: b.adapterInfo?.description }, copyGbps: copy,
-    method: 'Random packed int4/int8 g32 symmetric weights for every projection and lm_head, f32 embeddings and norms. Prefill: one forward of the prompt, argmax of the last row read back. Decode: steps of one token through the KV cache, argmax on the GPU, the id read back each step (wall time). Bound: copy GB/s / bytes a step must read (weights except the f32 embedding table, one embedding row, K and V up to the mean position).',
+    method: 'Random packed int4/int8 g32 symmetric weights for every projection and lm_head, f32 embeddings and norms. Prefill: one forward of the prompt, argmax of the last row read back. Decode: the engine’s generate() (greedy, ignoreEos, argmax on the GPU, next step queued before the id is read back), tok/s from its metrics; serial: a loop recording one step, submitting and reading the id back before the next. Bound: copy GB/s / bytes a step must read (weights except the f32 embedding table, one embedding row, K and V up to the mean position).',
     shapes: SHAPES, prompt: Number(arg('--prompt', '128')), tokens: Number(arg('--tokens', '64')),
     results, stats: b.stats(), gpuErrors: b.gpuErrors(),
   }, null, 2)}\n`);

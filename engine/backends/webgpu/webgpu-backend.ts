@@ -12,8 +12,8 @@ import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
 import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
 import { UniformRing } from './uniform-ring.js';
 import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, qembeddingKernel, qkvRopeKernel, ropeKernel, swigluKernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
-import { addRmsNormKernel, layerNormKernel, rmsNormKernel, softmaxKernel } from './kernels/norm.wgsl.js';
-import { ATTN_CHUNK, attentionCombineKernel, attentionPartialKernel } from './kernels/attention.wgsl.js';
+import { NORM_VEC4_MAX_D, addRmsNormKernel, layerNormKernel, rmsNormKernel, rmsNormVec4Kernel, softmaxKernel } from './kernels/norm.wgsl.js';
+import { attentionChunk, attentionCombineKernel, attentionPartialKernel } from './kernels/attention.wgsl.js';
 import { ARGMAX_CHUNK, TOPK_BLOCK, argmaxKernel, topkBlockKernel, topkInitKernel, topkStepKernel, topkTakeKernel } from './kernels/select.wgsl.js';
 import { matvecKernel, matvecRowsPerGroup, matvecUnits, type MatvecShape, type MatvecWeights } from './kernels/matvec.wgsl.js';
 import { qmatvecKernel, qmatvecRowsPerGroup, type QMatvecShape, type QMatvecWeights } from './kernels/qmatvec.wgsl.js';
@@ -55,6 +55,8 @@ export interface WebGPUTuning {
   qmatvecActivations: 'f32' | 'int8x2' | 'int8';
   /** f32 matmul tile; null = large tiles when M and N ≥ 128, else small. */
   matmulTile: MatmulTile | null;
+  /** Keys per attention chunk (256, 128, 64 or 32, dividing into Dh); null = chosen from the shape (attentionChunk). */
+  attentionChunk: number | null;
 }
 
 export interface WebGPUBackendInit {
@@ -103,6 +105,8 @@ export class WebGPUBackend implements Backend {
   #lastQx: { src: GPUStorage; k: number; bits: Q8Bits; planes: ActivationPlanes; xq: GPUStorage; xd: GPUStorage } | null = null;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
+  /** A running kernel profile (startProfile): the kernel key of each timed dispatch, in order. */
+  #profile: { querySet: GPUQuerySet; capacity: number; keys: string[] } | null = null;
   /** Serial of the batch being recorded; buffers remember the batch that last touched them. */
   #batch = 0;
   #allocated = 0;
@@ -128,7 +132,7 @@ export class WebGPUBackend implements Backend {
     this.#keepAlive = init.keepAlive ?? [];
     this.adapterInfo = init.adapterInfo;
     this.hasSubgroups = device.features.has('subgroups');
-    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null };
+    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null, attentionChunk: null };
     this.#pool = new BufferPool((size) => device.createBuffer({ size, usage: STORAGE_USAGE }), STORAGE_USAGE, device.limits.maxStorageBufferBindingSize);
     this.#staging = new BufferPool((size) => device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST }));
     this.#ring = new UniformRing(device, Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment), UNIFORM_SLOTS);
@@ -165,6 +169,52 @@ export class WebGPUBackend implements Backend {
   /** The GPU entry point and adapter this device came from (held so they stay alive as long as it). */
   get origin(): readonly unknown[] {
     return this.#keepAlive;
+  }
+
+  /**
+   * Starts a kernel profile (devices with `timestamp-query`): each of the next `capacity` dispatches (at most 2048)
+   * runs in its own compute pass with GPU timestamps at its start and end. Separate passes cost the GPU a little
+   * more than one pass of many dispatches, so use it to see where the time goes, not to time the whole.
+   */
+  startProfile(capacity = 2048): void {
+    this.#alive();
+    if (!this.device.features.has('timestamp-query')) throw new InvalidArgumentError('Kernel profiles need the timestamp-query feature, which this device lacks.');
+    if (this.#profile) throw new InvalidArgumentError('A kernel profile is already running; stopProfile() first.');
+    const n = Math.max(1, Math.min(2048, Math.floor(capacity)));
+    this.#endPass();
+    this.#profile = { querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * n }), capacity: n, keys: [] };
+  }
+
+  /** Ends the profile: GPU time per kernel key (sorted by total, longest first) over the profiled dispatches. */
+  async stopProfile(): Promise<KernelProfileEntry[]> {
+    this.#alive();
+    const p = this.#profile;
+    if (!p) throw new InvalidArgumentError('No kernel profile is running; startProfile() first.');
+    this.#profile = null;
+    const n = p.keys.length;
+    const out = new Map<string, KernelProfileEntry>();
+    if (n > 0) {
+      const bytes = 16 * n;
+      const resolve = this.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
+      const read = this.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+      const enc = this.#endPass();
+      enc.resolveQuerySet(p.querySet, 0, 2 * n, resolve, 0);
+      enc.copyBufferToBuffer(resolve, 0, read, 0, bytes);
+      this.flush();
+      await this.#guard(read.mapAsync(MapMode.READ));
+      const ts = new BigUint64Array(read.getMappedRange().slice(0));
+      read.unmap();
+      for (const b of [resolve, read]) b.destroy();
+      for (let i = 0; i < n; i++) {
+        const e = out.get(p.keys[i]!) ?? { key: p.keys[i]!, calls: 0, gpuMs: 0 };
+        const d = ts[2 * i + 1]! - ts[2 * i]!;
+        e.calls++;
+        if (d > 0n) e.gpuMs += Number(d) / 1e6;
+        out.set(e.key, e);
+      }
+    }
+    p.querySet.destroy();
+    return [...out.values()].sort((a, b) => b.gpuMs - a.gpuMs);
   }
 
   /** Uncaptured WebGPU errors seen so far (validation or compile errors: a bug if not empty). */
@@ -364,7 +414,8 @@ export class WebGPUBackend implements Backend {
     const sw = this.#f32(op, weight);
     const { rows, d } = rmsNormDims(x.shape, weight.shape, eps);
     const out = this.#alloc(x.shape, 'f32');
-    this.#run('rms-norm', rmsNormKernel, [sx, sw, out.storage as GPUStorage], [rows, d, eps], F2, rows);
+    const [key, make] = vec4Norm(d, false) ?? ['rms-norm', rmsNormKernel];
+    this.#run(key, make, [sx, sw, out.storage as GPUStorage], [rows, d, eps], F2, rows);
     return out;
   }
 
@@ -377,7 +428,8 @@ export class WebGPUBackend implements Backend {
     const { rows, d } = rmsNormDims(a.shape, weight.shape, eps);
     const sum = this.#alloc(a.shape, 'f32');
     const out = this.#alloc(a.shape, 'f32');
-    this.#run('add-rms-norm', addRmsNormKernel, [sa, sb, sw, sum.storage as GPUStorage, out.storage as GPUStorage], [rows, d, eps], F2, rows);
+    const [key, make] = vec4Norm(d, true) ?? ['add-rms-norm', addRmsNormKernel];
+    this.#run(key, make, [sa, sb, sw, sum.storage as GPUStorage, out.storage as GPUStorage], [rows, d, eps], F2, rows);
     return [sum, out];
   }
 
@@ -476,11 +528,12 @@ export class WebGPUBackend implements Backend {
     const { t, hq, dh, hkv, s, past, scale, causal } = attentionDims(q.shape, kCache.shape, vCache.shape, opts);
     const out = this.#alloc(q.shape, 'f32');
     if (out.size === 0) return out;
-    const chunks = Math.ceil((past + t) / ATTN_CHUNK);
+    const chunk = this.tuning.attentionChunk ?? attentionChunk(t, hq, past + t, dh);
+    const chunks = Math.ceil((past + t) / chunk);
     // part [T·Hq·chunks, Dh + 2]: per chunk (max, Σ exp, Σ exp · v)
     const part = this.#scratch(t * hq * chunks * (dh + 2) * 4);
     const params = [t, hq, hkv, s, past, chunks, causal ? 1 : 0, scale];
-    this.#run(`attn-part:${dh}`, () => attentionPartialKernel(dh), [sq, sk, sv, part], params, F7, t * hq * chunks);
+    this.#run(`attn-part:${dh}:${chunk}`, () => attentionPartialKernel(dh, chunk), [sq, sk, sv, part], params, F7, t * hq * chunks);
     this.#run(`attn-combine:${dh}`, () => attentionCombineKernel(dh), [part, out.storage as GPUStorage], params, F7, t * hq);
     this.#releaseScratch(part);
     return out;
@@ -906,10 +959,19 @@ export class WebGPUBackend implements Backend {
     const pipe = this.#pipe(key, make);
     if (this.#ring.full) this.#submit();
     const offset = this.#ring.push(params, floats ?? undefined);
-    const pass = this.#computePass();
+    const prof = this.#profile !== null && this.#profile.keys.length < this.#profile.capacity ? this.#profile : null;
+    let pass: GPUComputePassEncoder;
+    if (prof) {
+      const i = 2 * prof.keys.length;
+      prof.keys.push(key);
+      this.#pass = pass = this.#endPass().beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 } });
+    } else {
+      pass = this.#computePass();
+    }
     pass.setPipeline(pipe.pipeline);
     pass.setBindGroup(0, this.#bindGroup(pipe, buffers), [offset]);
     pass.dispatchWorkgroups(x, y, z);
+    if (prof) this.#endPass();
     for (const b of buffers) b.lastBatch = this.#batch;
     this.#stats.dispatches++;
   }
@@ -940,6 +1002,19 @@ export class WebGPUBackend implements Backend {
     this.#batch++;
     this.#stats.submits++;
   }
+}
+
+/** GPU time of one kernel (pipeline key) in a profile. */
+export interface KernelProfileEntry {
+  key: string;
+  calls: number;
+  gpuMs: number;
+}
+
+/** The register-held norm kernel for rows of d values where it applies (d % 4 == 0, d ≤ NORM_VEC4_MAX_D). */
+function vec4Norm(d: number, add: boolean): [string, () => KernelDef] | null {
+  if (d === 0 || d % 4 !== 0 || d > NORM_VEC4_MAX_D) return null;
+  return [`${add ? 'add-rms-norm' : 'rms-norm'}:v${d}`, () => rmsNormVec4Kernel(d, add)];
 }
 
 const F2: ReadonlySet<number> = new Set([2]);

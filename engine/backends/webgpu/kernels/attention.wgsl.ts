@@ -1,8 +1,18 @@
 import type { KernelDef } from '../kernel-def.js';
 import { REDUCE_256, WG_INDEX } from './common.wgsl.js';
 
-/** Keys per split of the sequence: one workgroup scores one chunk for one (query, head). */
+/** Keys per split of the sequence (the largest chunk; decode on short contexts uses smaller ones). */
 export const ATTN_CHUNK = 256;
+
+/**
+ * Keys per chunk for t queries over `total` positions: the largest of 256, 128, 64, 32 that still gives the GPU
+ * `minGroups` workgroups (decode on a short context has few heads × chunks, and a 256-key chunk then leaves
+ * most of the GPU idle while a few workgroups walk their keys), and whose per-key thread split divides Dh.
+ */
+export function attentionChunk(t: number, hq: number, total: number, dh: number, minGroups = 512): number {
+  const ok = [256, 128, 64, 32].filter((c) => dh % (256 / c) === 0);
+  return ok.find((c) => t * hq * Math.ceil(total / c) >= minGroups) ?? ok[ok.length - 1] ?? ATTN_CHUNK;
+}
 
 const PARAMS = /* wgsl */ `
 struct P { t: u32, hq: u32, hkv: u32, s: u32, past: u32, chunks: u32, causal: u32, scale: f32 }
@@ -10,22 +20,26 @@ struct P { t: u32, hq: u32, hkv: u32, s: u32, past: u32, chunks: u32, causal: u3
 `;
 
 /**
- * Split-K attention, pass 1. Workgroup (t, h, c) scores keys [c·256, c·256 + 256) of kv head h / (Hq/Hkv)
- * against query t, and writes the chunk's online-softmax state part [(t·Hq + h)·chunks + c] = (m, l, acc[Dh]):
- * m = max score, l = Σ exp(score − m), acc = Σ exp(score − m) · v. Keys past the causal limit count as absent;
- * a chunk with none writes l = 0. Specialised on Dh (vec4 loads when Dh % 4 == 0).
+ * Split-K attention, pass 1. Workgroup (t, h, c) scores keys [c·C, c·C + C) of kv head h / (Hq/Hkv) against
+ * query t (256 / C invocations per key, each a slice of Dh, summed in workgroup memory), and writes the chunk's
+ * online-softmax state part [(t·Hq + h)·chunks + c] = (m, l, acc[Dh]): m = max score, l = Σ exp(score − m),
+ * acc = Σ exp(score − m) · v. Keys past the causal limit count as absent; a chunk with none writes l = 0.
+ * Specialised on Dh and C (vec4 loads when the slice is a multiple of 4).
  */
-export function attentionPartialKernel(dh: number): KernelDef {
-  const vec = dh % 4 === 0;
+export function attentionPartialKernel(dh: number, chunk: number = ATTN_CHUNK): KernelDef {
+  const tpk = 256 / chunk;
+  if (!Number.isInteger(tpk) || dh % tpk !== 0) throw new Error(`attention chunk ${chunk} does not split Dh = ${dh}`);
+  const slice = dh / tpk;
+  const vec = slice % 4 === 0;
   const groups = Math.max(1, Math.floor(256 / dh));
   const dot = vec
-    ? `for (var d = 0u; d < ${dh / 4}u; d = d + 1u) {
-      let qv = vec4<f32>(qs[4u * d], qs[4u * d + 1u], qs[4u * d + 2u], qs[4u * d + 3u]);
-      acc = acc + dot(qv, k4[kbase / 4u + d]);
+    ? `for (var d = 0u; d < ${slice / 4}u; d = d + 1u) {
+      let i = d0 + 4u * d;
+      acc = acc + dot(vec4<f32>(qs[i], qs[i + 1u], qs[i + 2u], qs[i + 3u]), k4[(kbase + i) / 4u]);
     }`
-    : `for (var d = 0u; d < ${dh}u; d = d + 1u) { acc = acc + qs[d] * k[kbase + d]; }`;
+    : `for (var d = 0u; d < ${slice}u; d = d + 1u) { acc = acc + qs[d0 + d] * k[kbase + d0 + d]; }`;
   return {
-    key: `attn-part:${dh}`,
+    key: `attn-part:${dh}:${chunk}`,
     bindings: ['read', 'read', 'read', 'rw'],
     code: /* wgsl */ `${PARAMS}
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -35,6 +49,8 @@ export function attentionPartialKernel(dh: number): KernelDef {
 ${WG_INDEX}
 ${REDUCE_256}
 const DH: u32 = ${dh}u;
+const C: u32 = ${chunk}u;
+const TPK: u32 = ${tpk}u;
 const G: u32 = ${groups}u;
 var<workgroup> qs: array<f32, ${dh}>;
 var<workgroup> ps: array<f32, 256>;
@@ -50,22 +66,32 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let kvh = h / (p.hq / p.hkv);
   let total = p.past + p.t;
   let limit = select(total, min(p.past + t + 1u, total), p.causal != 0u);
-  let s0 = c * 256u;
+  let s0 = c * C;
   let out = idx * (DH + 2u);
   if (s0 >= limit) {
     for (var d = lid; d < DH + 2u; d = d + 256u) { part[out + d] = select(0.0, -3.0e38, d == 0u); }
     return;
   }
-  let count = min(256u, limit - s0);
+  let count = min(C, limit - s0);
   for (var d = lid; d < DH; d = d + 256u) { qs[d] = q[th * DH + d] * p.scale; }
+  workgroupBarrier();
+  // invocation lid scores slice lid % TPK of key lid / TPK
+  let key = lid / TPK;
+  var acc = 0.0;
+  if (key < count) {
+    let kbase = (kvh * p.s + s0 + key) * DH;
+    let d0 = (lid % TPK) * ${slice}u;
+    ${dot}
+  }
+  ps[lid] = acc;
   workgroupBarrier();
   var score = -3.0e38;
   if (lid < count) {
-    let kbase = (kvh * p.s + s0 + lid) * DH;
-    var acc = 0.0;
-    ${dot}
-    score = acc;
+    var sum = 0.0;
+    for (var j = 0u; j < TPK; j = j + 1u) { sum = sum + ps[lid * TPK + j]; }
+    score = sum;
   }
+  // the partial sums are read: reduceMax starts with a barrier before ps is written again
   let m = reduceMax(score, lid);
   let e = select(0.0, exp(score - m), lid < count);
   ps[lid] = e;

@@ -108,3 +108,48 @@ ${ENTRY} {
 `,
   };
 }
+
+/** Widest row the register-held norms take: 16 vec4 per invocation. */
+export const NORM_VEC4_MAX_D = 256 * 4 * 16;
+
+/**
+ * rmsNorm (add = false) or addRmsNorm (add = true) for rows of exactly D values, D % 4 == 0 and D ≤
+ * NORM_VEC4_MAX_D: each invocation loads its ≤ 16 vec4 of the row at once into registers (the loads are
+ * unrolled, so they are all in flight together) and scales them from there. The generic kernels above walk the
+ * row in a loop of dependent steps and read the sum back from memory: at batch 1 (decode) one workgroup does a
+ * row, so its latency, not bandwidth, is the cost.
+ */
+export function rmsNormVec4Kernel(d: number, add: boolean): KernelDef {
+  const d4 = d / 4;
+  const n = Math.ceil(d4 / 256);
+  const turns = Array.from({ length: n }, (_, i) => i);
+  const guard = (i: number, body: string): string => ((i + 1) * 256 <= d4 ? `{ let j = lid + ${i * 256}u; ${body} }` : `{ let j = lid + ${i * 256}u; if (j < ${d4}u) { ${body} } }`);
+  const load = add
+    ? (i: number) => guard(i, `let v = a[off + j] + b[off + j]; s[off + j] = v; r${i} = v; ss = ss + dot(v, v);`)
+    : (i: number) => guard(i, `let v = x[off + j]; r${i} = v; ss = ss + dot(v, v);`);
+  return {
+    key: `${add ? 'add-rms-norm' : 'rms-norm'}:v${d}`,
+    bindings: add ? ['read', 'read', 'read', 'rw', 'rw'] : ['read', 'read', 'rw'],
+    code: /* wgsl */ `${HEAD}
+${add
+    ? `@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> s: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;`
+    : `@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;`}
+${ENTRY} {
+  let row = wgIndex(wid, nwg);
+  if (row >= p.rows) { return; }
+  let off = row * ${d4}u;
+  var ss = 0.0;
+  ${turns.map((i) => `var r${i} = vec4<f32>(0.0);`).join(' ')}
+  ${turns.map(load).join('\n  ')}
+  let inv = inverseSqrt(reduceSum(ss, lid) / ${d}.0 + p.eps);
+  ${turns.map((i) => guard(i, `y[off + j] = r${i} * inv * w[j];`)).join('\n  ')}
+}
+`,
+  };
+}
