@@ -137,6 +137,55 @@ describe('webgpu backend', function () {
     Object.assign(gpu.tuning, { subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
   });
 
+  it('batch-1 rmsNorm, addRmsNorm and swiglu write the next GEMV its int8 activations: same bits as a separate quantizing dispatch, one dispatch fewer', async () => {
+    const run = async (act: 'int8x2' | 'int8', bits: 8 | 4 | 2, producerQuant: boolean, op: 'rmsNorm' | 'addRmsNorm' | 'swiglu', d: number) => {
+      Object.assign(gpu.tuning, { qmatvecActivations: act, producerQuant });
+      const f: QuantFormat = { bits, groupSize: 32, symmetric: bits !== 2 };
+      const p = randomQuantized(f, 40, d, d + bits);
+      const w = gpu.uploadQuantized(f, [40, d], p.data, p.scales, p.mins);
+      // a first GEMV tells the backend which activation format the model's GEMVs want
+      const warm = gpu.upload(randomTensorData([d], 1), [d]);
+      gpu.qmatvec(w, warm).dispose();
+      const made: Tensor[] = [warm];
+      const x = gpu.upload(randomTensorData([1, op === 'swiglu' ? 2 * d : d], d, -3, 3), [1, op === 'swiglu' ? 2 * d : d]);
+      const g = gpu.upload(randomTensorData([d], d + 1, 0.5, 1.5), [d]);
+      const r = gpu.upload(randomTensorData([1, d], d + 2), [1, d]);
+      made.push(x, g, r);
+      const before = gpu.stats().dispatches;
+      let h: Tensor;
+      if (op === 'rmsNorm') h = gpu.rmsNorm(x, g, 1e-5);
+      else if (op === 'swiglu') h = gpu.swiglu(x);
+      else {
+        const [sum, n] = gpu.addRmsNorm(x, r, g, 1e-5);
+        made.push(sum);
+        h = n;
+      }
+      const y = gpu.qmatvec(w, h.reshape([d]));
+      const dispatches = gpu.stats().dispatches - before;
+      const hv = (await gpu.download(h)) as Float32Array;
+      // the same values through the GEMV's own quantizing dispatch (an upload is no producer)
+      const h2 = gpu.upload(hv, [d]);
+      const y2 = gpu.qmatvec(w, h2);
+      const out = { h: hv, y: await gpu.download(y), ySeparate: await gpu.download(y2), dispatches };
+      for (const t of [...made, h, y, h2, y2]) t.dispose();
+      disposeQuantized(w);
+      return out;
+    };
+    for (const [op, d] of [['rmsNorm', 4096], ['addRmsNorm', 576], ['addRmsNorm', 16384], ['rmsNorm', 96], ['swiglu', 1536], ['swiglu', 32]] as const) {
+      for (const [act, bits] of [['int8x2', 4], ['int8x2', 8], ['int8', 4], ['int8x2', 2]] as const) {
+        const label = `${op} D ${d}, ${act}, ${bits}-bit`;
+        const fused = await run(act, bits, true, op, d);
+        const apart = await run(act, bits, false, op, d);
+        // the op's f32 output: the fused kernel sums x² in another order
+        expectClose(fused.h, apart.h, 1e-6, `${label}: the op's own output`);
+        expect(Array.from(fused.y), `${label}: GEMV on the producer's int8 vs its own quantizing dispatch`).to.deep.equal(Array.from(fused.ySeparate));
+        expect(Array.from(apart.y), `${label}: unfused`).to.deep.equal(Array.from(apart.ySeparate));
+        expect(fused.dispatches, label).to.equal(apart.dispatches - 1);
+      }
+    }
+    Object.assign(gpu.tuning, { qmatvecActivations: 'int8x2', producerQuant: true });
+  });
+
   it('attention agrees with the cpu reference for every chunk size (32–256 keys), across chunk edges and causal limits', async () => {
     for (const [t, hq, hkv, dh, past] of [[1, 8, 2, 128, 161], [1, 4, 4, 64, 31], [3, 4, 2, 32, 64], [5, 2, 1, 16, 300], [1, 2, 1, 80, 97]] as const) {
       const sLen = past + t + 3;

@@ -11,8 +11,8 @@ import { BufferPool, STORAGE_USAGE, type GPUStorage } from './buffer-pool.js';
 import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
 import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
 import { UniformRing } from './uniform-ring.js';
-import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, qembeddingKernel, qkvRopeKernel, ropeKernel, swigluKernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
-import { NORM_VEC4_MAX_D, addRmsNormKernel, layerNormKernel, rmsNormKernel, rmsNormVec4Kernel, softmaxKernel } from './kernels/norm.wgsl.js';
+import { BINARY_MAX_RANK, binaryKernel, embeddingKernel, kvWriteKernel, qembeddingKernel, qkvRopeKernel, ropeKernel, SWIGLU_Q8_WORKGROUP, swigluKernel, swigluQ8Kernel, unaryKernel, type UnaryOp } from './kernels/elementwise.wgsl.js';
+import { NORM_Q8_MAX_D, NORM_VEC4_MAX_D, addRmsNormKernel, layerNormKernel, rmsNormKernel, rmsNormQ8Kernel, rmsNormVec4Kernel, softmaxKernel } from './kernels/norm.wgsl.js';
 import { attentionChunk, attentionCombineKernel, attentionPartialKernel } from './kernels/attention.wgsl.js';
 import { ARGMAX_CHUNK, TOPK_BLOCK, argmaxKernel, topkBlockKernel, topkInitKernel, topkStepKernel, topkTakeKernel } from './kernels/select.wgsl.js';
 import { matvecKernel, matvecRowsPerGroup, matvecUnits, type MatvecShape, type MatvecWeights } from './kernels/matvec.wgsl.js';
@@ -57,6 +57,11 @@ export interface WebGPUTuning {
   matmulTile: MatmulTile | null;
   /** Keys per attention chunk (256, 128, 64 or 32, dividing into Dh); null = chosen from the shape (attentionChunk). */
   attentionChunk: number | null;
+  /**
+   * Batch-1 rmsNorm, addRmsNorm and swiglu also write their output quantized the way the last int8-activation
+   * GEMV wanted it (int8 modes only), so the GEMV that reads it next skips its quantizing dispatch. Default true.
+   */
+  producerQuant: boolean;
 }
 
 export interface WebGPUBackendInit {
@@ -103,6 +108,8 @@ export class WebGPUBackend implements Backend {
    * goes back to the pool and is handed out again, or under kvWrite; both drop this entry.
    */
   #lastQx: { src: GPUStorage; k: number; bits: Q8Bits; planes: ActivationPlanes; xq: GPUStorage; xd: GPUStorage } | null = null;
+  /** The activation format the last int8-activation GEMV asked for: what batch-1 producers write beside their output. */
+  #qxHint: { bits: Q8Bits; planes: ActivationPlanes } | null = null;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   /** A running kernel profile (startProfile): the kernel key of each timed dispatch, in order. */
@@ -132,7 +139,7 @@ export class WebGPUBackend implements Backend {
     this.#keepAlive = init.keepAlive ?? [];
     this.adapterInfo = init.adapterInfo;
     this.hasSubgroups = device.features.has('subgroups');
-    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null, attentionChunk: null };
+    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null, attentionChunk: null, producerQuant: true };
     this.#pool = new BufferPool((size) => device.createBuffer({ size, usage: STORAGE_USAGE }), STORAGE_USAGE, device.limits.maxStorageBufferBindingSize);
     this.#staging = new BufferPool((size) => device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST }));
     this.#ring = new UniformRing(device, Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment), UNIFORM_SLOTS);
@@ -414,8 +421,15 @@ export class WebGPUBackend implements Backend {
     const sw = this.#f32(op, weight);
     const { rows, d } = rmsNormDims(x.shape, weight.shape, eps);
     const out = this.#alloc(x.shape, 'f32');
+    const so = out.storage as GPUStorage;
+    const q = this.#producerQuant(rows, d, NORM_Q8_MAX_D);
+    if (q) {
+      const [xq, xd] = this.#quantizedFor(so, d, q);
+      this.#run(`rms-norm:q8:${d}:${q.bits}:${q.planes}`, () => rmsNormQ8Kernel(d, false, q.bits, q.planes), [sx, sw, so, xq, xd], [rows, d, eps], F2, rows);
+      return out;
+    }
     const [key, make] = vec4Norm(d, false) ?? ['rms-norm', rmsNormKernel];
-    this.#run(key, make, [sx, sw, out.storage as GPUStorage], [rows, d, eps], F2, rows);
+    this.#run(key, make, [sx, sw, so], [rows, d, eps], F2, rows);
     return out;
   }
 
@@ -428,8 +442,15 @@ export class WebGPUBackend implements Backend {
     const { rows, d } = rmsNormDims(a.shape, weight.shape, eps);
     const sum = this.#alloc(a.shape, 'f32');
     const out = this.#alloc(a.shape, 'f32');
+    const so = out.storage as GPUStorage;
+    const q = this.#producerQuant(rows, d, NORM_Q8_MAX_D);
+    if (q) {
+      const [xq, xd] = this.#quantizedFor(so, d, q);
+      this.#run(`add-rms-norm:q8:${d}:${q.bits}:${q.planes}`, () => rmsNormQ8Kernel(d, true, q.bits, q.planes), [sa, sb, sw, sum.storage as GPUStorage, so, xq, xd], [rows, d, eps], F2, rows);
+      return [sum, out];
+    }
     const [key, make] = vec4Norm(d, true) ?? ['add-rms-norm', addRmsNormKernel];
-    this.#run(key, make, [sa, sb, sw, sum.storage as GPUStorage, out.storage as GPUStorage], [rows, d, eps], F2, rows);
+    this.#run(key, make, [sa, sb, sw, sum.storage as GPUStorage, so], [rows, d, eps], F2, rows);
     return [sum, out];
   }
 
@@ -502,7 +523,14 @@ export class WebGPUBackend implements Backend {
     const sx = this.#f32('swiglu', x);
     const { t, i } = swigluDims(x.shape);
     const out = this.#alloc([t, i], 'f32');
-    this.#run('swiglu', swigluKernel, [sx, out.storage as GPUStorage], [t, i], null, Math.ceil((t * i) / 256));
+    const so = out.storage as GPUStorage;
+    const q = this.#producerQuant(t, i, Infinity);
+    if (q) {
+      const [xq, xd] = this.#quantizedFor(so, i, q);
+      this.#run(`swiglu:q8:${q.bits}:${q.planes}`, () => swigluQ8Kernel(q.bits, q.planes), [sx, so, xq, xd], [t, i], null, Math.ceil(i / 32 / SWIGLU_Q8_WORKGROUP));
+      return out;
+    }
+    this.#run('swiglu', swigluKernel, [sx, so], [t, i], null, Math.ceil((t * i) / 256));
     return out;
   }
 
@@ -811,10 +839,31 @@ export class WebGPUBackend implements Backend {
     return { ...d, wg: t.matvecWorkgroup ?? d.wg, rows: t.matvecRows ?? d.rows, unroll: t.matvecUnroll ?? d.unroll };
   }
 
+  /**
+   * Where a producer of one row of d values (rows = 1, d % 32 == 0, d ≤ maxD) should also write its output
+   * quantized: the format the last int8-activation GEMV used, if the current tuning still asks for it.
+   */
+  #producerQuant(rows: number, d: number, maxD: number): { bits: Q8Bits; planes: ActivationPlanes } | null {
+    const h = this.#qxHint;
+    const act = this.tuning.qmatvecActivations;
+    if (h === null || !this.tuning.producerQuant || act === 'f32' || this.tuning.qmatvecLegacy || rows !== 1 || d === 0 || d % 32 !== 0 || d > maxD) return null;
+    return h.planes === (act === 'int8' ? 1 : 2) ? h : null;
+  }
+
+  /** Scratch for the quantized form of `src` (d values), registered so the GEMV that reads `src` finds it. */
+  #quantizedFor(src: GPUStorage, d: number, q: { bits: Q8Bits; planes: ActivationPlanes }): [GPUStorage, GPUStorage] {
+    this.#dropQuantizedActivations();
+    const xq = this.#scratch(d * q.planes);
+    const xd = this.#scratch((d / 32) * 16);
+    this.#lastQx = { src, k: d, bits: q.bits, planes: q.planes, xq, xd };
+    return [xq, xd];
+  }
+
   /** x quantized for the int8-activation GEMV (the last one is reused while the same x comes back). */
   #quantizeActivations(x: Tensor, sx: GPUStorage, bits: Q8Bits, planes: ActivationPlanes): [GPUStorage, GPUStorage] {
     const k = x.size;
     const c = this.#lastQx;
+    this.#qxHint = { bits, planes };
     if (c && c.src === sx && c.k === k && c.bits === bits && c.planes === planes) return [c.xq, c.xd];
     this.#dropQuantizedActivations();
     const blocks = k / 32;

@@ -1,5 +1,6 @@
 import type { KernelDef } from '../kernel-def.js';
 import { WG_INDEX } from './common.wgsl.js';
+import { quantizeBlockWgsl, quantizedOutputsWgsl, type ActivationPlanes, type Q8Bits } from './qmatvec-q8.wgsl.js';
 
 export type UnaryOp = 'silu' | 'gelu-tanh' | 'gelu-erf';
 
@@ -221,6 +222,41 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let base = (o - j) * 2u;
   let g = x[base + j];
   y[o] = g / (1.0 + exp(-g)) * x[base + p.i + j];
+}
+`,
+  };
+}
+
+/** Invocations per workgroup of swigluQ8Kernel (one per block of 32 outputs). */
+export const SWIGLU_Q8_WORKGROUP = 64;
+
+/**
+ * swiglu for rows of I % 32 == 0 that also writes y quantized for the int8-activation GEMV that reads it next
+ * (xq, xd as quantizeActivationsKernel), saving that GEMV its quantizing dispatch: one invocation per block of 32.
+ */
+export function swigluQ8Kernel(bits: Q8Bits, planes: ActivationPlanes): KernelDef {
+  const eight = [0, 1, 2, 3, 4, 5, 6, 7];
+  return {
+    key: `swiglu:q8:${bits}:${planes}`,
+    bindings: ['read', 'rw', 'rw', 'rw'],
+    code: /* wgsl */ `
+struct P { t: u32, i: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+${quantizedOutputsWgsl(3)}
+@compute @workgroup_size(${SWIGLU_Q8_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let b = gid.x + gid.y * nwg.x * ${SWIGLU_Q8_WORKGROUP}u;
+  let per = p.i / 32u;
+  if (b >= p.t * per) { return; }
+  let row = b / per;
+  // row r of x is [gate (I) | up (I)]; in vec4: gate at r · I / 2, up I / 4 after it
+  let g0 = row * (p.i / 2u) + (b % per) * 8u;
+  let u0 = g0 + p.i / 4u;
+  var v: array<vec4<f32>, 8>;
+  ${eight.map((i) => `{ let g = x[g0 + ${i}u]; v[${i}] = g / (vec4<f32>(1.0) + exp(-g)) * x[u0 + ${i}u]; y[b * 8u + ${i}u] = v[${i}]; }`).join('\n  ')}
+  ${quantizeBlockWgsl(bits, planes)}
 }
 `,
   };

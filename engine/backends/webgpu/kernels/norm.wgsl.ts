@@ -1,5 +1,6 @@
 import type { KernelDef } from '../kernel-def.js';
 import { REDUCE_256, WG_INDEX } from './common.wgsl.js';
+import { quantizeBlockWgsl, quantizedOutputsWgsl, type ActivationPlanes, type Q8Bits } from './qmatvec-q8.wgsl.js';
 
 const HEAD = /* wgsl */ `
 struct P { rows: u32, d: u32, eps: f32 }
@@ -149,6 +150,53 @@ ${ENTRY} {
   ${turns.map(load).join('\n  ')}
   let inv = inverseSqrt(reduceSum(ss, lid) / ${d}.0 + p.eps);
   ${turns.map((i) => guard(i, `y[off + j] = r${i} * inv * w[j];`)).join('\n  ')}
+}
+`,
+  };
+}
+
+/** Widest row the quantizing norms take: two blocks of 32 per invocation. */
+export const NORM_Q8_MAX_D = 256 * 32 * 2;
+
+/**
+ * rmsNorm / addRmsNorm (as rmsNormVec4Kernel) that also writes its output quantized for the int8-activation GEMV
+ * that reads it next (xq, xd as quantizeActivationsKernel for \`bits\` and \`planes\`), saving that GEMV its
+ * quantizing dispatch. D % 32 == 0, D ≤ NORM_Q8_MAX_D; invocation lid holds blocks lid and lid + 256 of the row.
+ */
+export function rmsNormQ8Kernel(d: number, add: boolean, bits: Q8Bits, planes: ActivationPlanes): KernelDef {
+  const nb = d / 32;
+  const turns = Array.from({ length: Math.ceil(nb / 256) }, (_, k) => k);
+  const eight = [0, 1, 2, 3, 4, 5, 6, 7];
+  const guard = (k: number, body: string): string => `{ let blk = lid + ${k * 256}u; ${(k + 1) * 256 <= nb ? body : `if (blk < ${nb}u) { ${body} }`} }`;
+  const load = (k: number): string => guard(k, eight.map((i) => `{ let j = off + blk * 8u + ${i}u; let v = ${add ? 'xa[j] + xb[j]; s[j] = v' : 'x[j]'}; r${k}[${i}] = v; ss = ss + dot(v, v); }`).join(' '));
+  const store = (k: number): string => guard(k, `var v: array<vec4<f32>, 8>;
+    ${eight.map((i) => `v[${i}] = r${k}[${i}] * inv * w[blk * 8u + ${i}u]; y[off + blk * 8u + ${i}u] = v[${i}];`).join(' ')}
+    let qb = row * ${nb}u + blk;
+    ${quantizeBlockWgsl(bits, planes, 'qb')}`);
+  return {
+    key: `${add ? 'add-rms-norm' : 'rms-norm'}:q8:${d}:${bits}:${planes}`,
+    bindings: add ? ['read', 'read', 'read', 'rw', 'rw', 'rw', 'rw'] : ['read', 'read', 'rw', 'rw', 'rw'],
+    code: /* wgsl */ `${HEAD}
+${add
+    ? `@group(0) @binding(1) var<storage, read> xa: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> xb: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> s: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
+${quantizedOutputsWgsl(6)}`
+    : `@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+${quantizedOutputsWgsl(4)}`}
+${ENTRY} {
+  let row = wgIndex(wid, nwg);
+  if (row >= p.rows) { return; }
+  let off = row * ${d / 4}u;
+  var ss = 0.0;
+  ${turns.map((k) => `var r${k}: array<vec4<f32>, 8>;`).join(' ')}
+  ${turns.map(load).join('\n  ')}
+  let inv = inverseSqrt(reduceSum(ss, lid) / ${d}.0 + p.eps);
+  ${turns.map(store).join('\n  ')}
 }
 `,
   };

@@ -35,10 +35,10 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 export const QX_WORKGROUP = 64;
 
 /**
- * xq [K / 32 blocks × 8 · planes words] = the int8 codes of x [K], packed for `bits` (see above), plane h
- * then plane l; xd [K / 32] = (scale, Σ h, Σ l, 0) per block as vec4<f32> (code sums are exact in f32). Params: k.
+ * WGSL statements that quantize one block of 32 values, held in \`v: array<vec4<f32>, 8>\`, as block \`b\` (the name of a u32) of
+ * xq (the int8 codes packed for \`bits\`, plane h then plane l) and xd ((scale, Σ h, Σ l, 0)); see below.
  */
-export function quantizeActivationsKernel(bits: Q8Bits, planes: ActivationPlanes): KernelDef {
+export function quantizeBlockWgsl(bits: Q8Bits, planes: ActivationPlanes, b = 'b'): string {
   const c = 8 / bits;
   // word w (0…7) of a block covers codes 4c·i … 4c·i + 4c − 1 with i = w / c and m = w % c
   const words = Array.from({ length: 8 }, (_, w) => {
@@ -48,6 +48,41 @@ export function quantizeActivationsKernel(bits: Q8Bits, planes: ActivationPlanes
     return (a: string) => `pack4xI8(vec4<i32>(${idx.map((t) => `${a}${t >> 2}.${'xyzw'[t & 3]}`).join(', ')}))`;
   });
   const pack = (a: string, from: number): string => words.slice(from, from + 4).map((w) => w(a)).join(', ');
+  return `{
+  var qa = vec4<f32>(0.0);
+  ${range(8).map((i) => `qa = max(qa, abs(v[${i}]));`).join(' ')}
+  let amax = max(max(qa.x, qa.y), max(qa.z, qa.w));
+  let qscale = amax / 127.0;
+  let qinv = select(0.0, 127.0 / amax, amax > 0.0);
+  ${range(8).map((i) => `var h${i}: vec4<i32>;${planes === 2 ? ` var l${i}: vec4<i32>;` : ''}`).join(' ')}
+  var sh = 0;
+  var sl = 0;
+  ${range(8).map((i) => `{
+    let t = v[${i}] * qinv;
+    let r = clamp(round(t), vec4<f32>(-127.0), vec4<f32>(127.0));
+    let q = vec4<i32>(r); h${i} = q; sh = sh + q.x + q.y + q.z + q.w;${planes === 2 ? `
+    // the remainder t − r ∈ [−½, ½] as a second int8 plane in units of 1/254
+    let e = vec4<i32>(clamp(round((t - r) * 254.0), vec4<f32>(-127.0), vec4<f32>(127.0))); l${i} = e; sl = sl + e.x + e.y + e.z + e.w;` : ''}
+  }`).join('\n  ')}
+  xq[${2 * planes}u * ${b}] = vec4<u32>(${pack('h', 0)});
+  xq[${2 * planes}u * ${b} + 1u] = vec4<u32>(${pack('h', 4)});${planes === 2 ? `
+  xq[4u * ${b} + 2u] = vec4<u32>(${pack('l', 0)});
+  xq[4u * ${b} + 3u] = vec4<u32>(${pack('l', 4)});` : ''}
+  xd[${b}] = vec4<f32>(qscale, f32(sh), f32(sl), 0.0);
+}`;
+}
+
+/** The xq / xd outputs of an activation quantizer, at bindings \`first\` and \`first\` + 1. */
+export function quantizedOutputsWgsl(first: number): string {
+  return `@group(0) @binding(${first}) var<storage, read_write> xq: array<vec4<u32>>;
+@group(0) @binding(${first + 1}) var<storage, read_write> xd: array<vec4<f32>>;`;
+}
+
+/**
+ * xq [K / 32 blocks × 8 · planes words] = the int8 codes of x [K], packed for \`bits\` (see above), plane h
+ * then plane l; xd [K / 32] = (scale, Σ h, Σ l, 0) per block as vec4<f32> (code sums are exact in f32). Params: k.
+ */
+export function quantizeActivationsKernel(bits: Q8Bits, planes: ActivationPlanes): KernelDef {
   return {
     key: `qmatvec-q8-x:${bits}:${planes}`,
     bindings: ['read', 'rw', 'rw'],
@@ -55,33 +90,14 @@ export function quantizeActivationsKernel(bits: Q8Bits, planes: ActivationPlanes
 struct P { k: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> xq: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read_write> xd: array<vec4<f32>>;
+${quantizedOutputsWgsl(2)}
 @compute @workgroup_size(${QX_WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let b = gid.x + gid.y * nwg.x * ${QX_WORKGROUP}u;
   if (b >= p.k / 32u) { return; }
   var v: array<vec4<f32>, 8>;
-  var a = vec4<f32>(0.0);
-  ${range(8).map((i) => `v[${i}] = x4[b * 8u + ${i}u]; a = max(a, abs(v[${i}]));`).join(' ')}
-  let amax = max(max(a.x, a.y), max(a.z, a.w));
-  let scale = amax / 127.0;
-  let inv = select(0.0, 127.0 / amax, amax > 0.0);
-  ${range(8).map((i) => `var h${i}: vec4<i32>;${planes === 2 ? ` var l${i}: vec4<i32>;` : ''}`).join(' ')}
-  var sh = 0;
-  var sl = 0;
-  ${range(8).map((i) => `{
-    let t = v[${i}] * inv;
-    let r = clamp(round(t), vec4<f32>(-127.0), vec4<f32>(127.0));
-    let q = vec4<i32>(r); h${i} = q; sh = sh + q.x + q.y + q.z + q.w;${planes === 2 ? `
-    // the remainder t − r ∈ [−½, ½] as a second int8 plane in units of 1/254
-    let e = vec4<i32>(clamp(round((t - r) * 254.0), vec4<f32>(-127.0), vec4<f32>(127.0))); l${i} = e; sl = sl + e.x + e.y + e.z + e.w;` : ''}
-  }`).join('\n  ')}
-  xq[${2 * planes}u * b] = vec4<u32>(${pack('h', 0)});
-  xq[${2 * planes}u * b + 1u] = vec4<u32>(${pack('h', 4)});${planes === 2 ? `
-  xq[4u * b + 2u] = vec4<u32>(${pack('l', 0)});
-  xq[4u * b + 3u] = vec4<u32>(${pack('l', 4)});` : ''}
-  xd[b] = vec4<f32>(scale, f32(sh), f32(sl), 0.0);
+  ${range(8).map((i) => `v[${i}] = x4[b * 8u + ${i}u];`).join(' ')}
+  ${quantizeBlockWgsl(bits, planes)}
 }
 `,
   };
