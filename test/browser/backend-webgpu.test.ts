@@ -1,7 +1,7 @@
 import { expect } from '@open-wc/testing';
 import { CpuBackend } from '../../engine/backends/cpu/cpu-backend.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
-import { DeviceLostError } from '../../engine/errors.js';
+import { DeviceLostError, InvalidArgumentError } from '../../engine/errors.js';
 import { loadModel } from '../../engine/load-model.js';
 import type { QuantFormat } from '../../engine/quant/layout.js';
 import { disposeQuantized } from '../../engine/quant/quantized-tensor.js';
@@ -184,6 +184,28 @@ describe('webgpu backend', function () {
       }
     }
     Object.assign(gpu.tuning, { qmatvecActivations: 'int8x2', producerQuant: true });
+  });
+
+  it('kernel profile: one entry per kernel with its dispatch count, or a typed error without timestamp-query', async () => {
+    const x = gpu.upload(randomTensorData([1, 64], 3), [1, 64]);
+    const w = gpu.upload(randomTensorData([64], 4, 0.5, 1.5), [64]);
+    if (!gpu.device.features.has('timestamp-query')) {
+      expect(() => gpu.startProfile()).to.throw(InvalidArgumentError, /timestamp-query/);
+      for (const t of [x, w]) t.dispose();
+      return;
+    }
+    gpu.startProfile(16);
+    expect(() => gpu.startProfile()).to.throw(InvalidArgumentError, /already running/);
+    const before = gpu.stats().dispatches;
+    const made = [gpu.rmsNorm(x, w, 1e-5), gpu.rmsNorm(x, w, 1e-5), gpu.silu(x)];
+    const dispatches = gpu.stats().dispatches - before;
+    const prof = await gpu.stopProfile();
+    expect(prof.reduce((a, e) => a + e.calls, 0)).to.equal(dispatches);
+    expect(prof.find((e) => e.key.startsWith('rms-norm'))?.calls).to.equal(2);
+    for (const e of prof) expect(e.gpuMs).to.be.at.least(0);
+    await expectClose(await gpu.download(made[0]!), await gpu.download(made[1]!), 0, 'profiled dispatches still compute');
+    for (const t of [x, w, ...made]) t.dispose();
+    await gpu.stopProfile().then(() => { throw new Error('expected a rejection'); }, (e) => expect(e).to.be.instanceOf(InvalidArgumentError));
   });
 
   it('attention agrees with the cpu reference for every chunk size (32–256 keys), across chunk edges and causal limits', async () => {
