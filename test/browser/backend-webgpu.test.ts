@@ -137,8 +137,8 @@ describe('webgpu backend', function () {
     Object.assign(gpu.tuning, { subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
   });
 
-  it('batch-1 rmsNorm, addRmsNorm and swiglu write the next GEMV its int8 activations: same bits as a separate quantizing dispatch, one dispatch fewer', async () => {
-    const run = async (act: 'int8x2' | 'int8', bits: 8 | 4 | 2, producerQuant: boolean, op: 'rmsNorm' | 'addRmsNorm' | 'swiglu', d: number) => {
+  it('batch-1 rmsNorm, addRmsNorm, swiglu and attention write the next GEMV its int8 activations: same bits as a separate quantizing dispatch, one dispatch fewer', async () => {
+    const run = async (act: 'int8x2' | 'int8', bits: 8 | 4 | 2, producerQuant: boolean, op: 'rmsNorm' | 'addRmsNorm' | 'swiglu' | 'attention', d: number) => {
       Object.assign(gpu.tuning, { qmatvecActivations: act, producerQuant });
       const f: QuantFormat = { bits, groupSize: 32, symmetric: bits !== 2 };
       const p = randomQuantized(f, 40, d, d + bits);
@@ -153,7 +153,15 @@ describe('webgpu backend', function () {
       made.push(x, g, r);
       const before = gpu.stats().dispatches;
       let h: Tensor;
-      if (op === 'rmsNorm') h = gpu.rmsNorm(x, g, 1e-5);
+      if (op === 'attention') {
+        // d = Hq · Dh with Dh = 64 (512: 8 heads) or 32 (128: 4 heads), two kv heads, 40 cached positions
+        const dh = d === 128 ? 32 : 64;
+        const hq = d / dh;
+        const q = gpu.upload(randomTensorData([1, hq, dh], d + 3), [1, hq, dh]);
+        const kv = gpu.upload(randomTensorData([2, 41, dh], d + 4), [2, 41, dh]);
+        made.push(q, kv);
+        h = gpu.attention(q, kv, kv, { past: 40 });
+      } else if (op === 'rmsNorm') h = gpu.rmsNorm(x, g, 1e-5);
       else if (op === 'swiglu') h = gpu.swiglu(x);
       else {
         const [sum, n] = gpu.addRmsNorm(x, r, g, 1e-5);
@@ -171,7 +179,7 @@ describe('webgpu backend', function () {
       disposeQuantized(w);
       return out;
     };
-    for (const [op, d] of [['rmsNorm', 4096], ['addRmsNorm', 576], ['addRmsNorm', 16384], ['rmsNorm', 96], ['swiglu', 1536], ['swiglu', 32]] as const) {
+    for (const [op, d] of [['rmsNorm', 4096], ['addRmsNorm', 576], ['addRmsNorm', 16384], ['rmsNorm', 96], ['swiglu', 1536], ['swiglu', 32], ['attention', 512], ['attention', 128]] as const) {
       for (const [act, bits] of [['int8x2', 4], ['int8x2', 8], ['int8', 4], ['int8x2', 2]] as const) {
         const label = `${op} D ${d}, ${act}, ${bits}-bit`;
         const fused = await run(act, bits, true, op, d);

@@ -562,7 +562,15 @@ export class WebGPUBackend implements Backend {
     const part = this.#scratch(t * hq * chunks * (dh + 2) * 4);
     const params = [t, hq, hkv, s, past, chunks, causal ? 1 : 0, scale];
     this.#run(`attn-part:${dh}:${chunk}`, () => attentionPartialKernel(dh, chunk), [sq, sk, sv, part], params, F7, t * hq * chunks);
-    this.#run(`attn-combine:${dh}`, () => attentionCombineKernel(dh), [part, out.storage as GPUStorage], params, F7, t * hq);
+    const so = out.storage as GPUStorage;
+    // the output [1, Hq, Dh] feeds the o projection: written quantized too where the GEMVs take int8 activations
+    const qz = dh % 32 === 0 ? this.#producerQuant(t, hq * dh, Infinity) : null;
+    if (qz) {
+      const [xq, xd] = this.#quantizedFor(so, hq * dh, qz);
+      this.#run(`attn-combine:${dh}:q8:${qz.bits}:${qz.planes}`, () => attentionCombineKernel(dh, qz), [part, so, xq, xd], params, F7, t * hq);
+    } else {
+      this.#run(`attn-combine:${dh}`, () => attentionCombineKernel(dh), [part, so], params, F7, t * hq);
+    }
     this.#releaseScratch(part);
     return out;
   }

@@ -1,5 +1,6 @@
 import type { KernelDef } from '../kernel-def.js';
 import { REDUCE_256, WG_INDEX } from './common.wgsl.js';
+import { quantizeBlockWgsl, quantizedOutputsWgsl, type ActivationPlanes, type Q8Bits } from './qmatvec-q8.wgsl.js';
 
 /** Keys per split of the sequence (the largest chunk; decode on short contexts uses smaller ones). */
 export const ATTN_CHUNK = 256;
@@ -120,14 +121,22 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   };
 }
 
-/** Pass 2: merges the chunk states of each (t, h) into out [T, Hq, Dh] = Σ acc_c e^(m_c − M) / Σ l_c e^(m_c − M). */
-export function attentionCombineKernel(dh: number): KernelDef {
+/**
+ * Pass 2: merges the chunk states of each (t, h) into out [T, Hq, Dh] = Σ acc_c e^(m_c − M) / Σ l_c e^(m_c − M).
+ * With \`quant\` (Dh % 32 == 0) it also writes out quantized for the int8-activation GEMV that reads it next
+ * (xq, xd as quantizeActivationsKernel; block h · Dh / 32 + j of the row), sparing that GEMV its quantizing dispatch.
+ */
+export function attentionCombineKernel(dh: number, quant: { bits: Q8Bits; planes: ActivationPlanes } | null = null): KernelDef {
+  if (quant && dh % 32 !== 0) throw new Error(`attention combine quantizes blocks of 32: Dh = ${dh}`);
+  const eight = [0, 1, 2, 3, 4, 5, 6, 7];
   return {
-    key: `attn-combine:${dh}`,
-    bindings: ['read', 'rw'],
+    key: quant ? `attn-combine:${dh}:q8:${quant.bits}:${quant.planes}` : `attn-combine:${dh}`,
+    bindings: quant ? ['read', 'rw', 'rw', 'rw'] : ['read', 'rw'],
     code: /* wgsl */ `${PARAMS}
 @group(0) @binding(1) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> o: array<f32>;
+${quant ? `${quantizedOutputsWgsl(3)}
+var<workgroup> ov: array<f32, ${dh}>;` : ''}
 ${WG_INDEX}
 const DH: u32 = ${dh}u;
 @compute @workgroup_size(64)
@@ -154,8 +163,15 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       let lc = part[rec + 1u];
       if (lc > 0.0) { a = a + part[rec + 2u + d] * exp(part[rec] - mx); }
     }
-    o[th * DH + d] = a * inv;
-  }
+    o[th * DH + d] = a * inv;${quant ? ' ov[d] = a * inv;' : ''}
+  }${quant ? `
+  workgroupBarrier();
+  if (lid < DH / 32u) {
+    var v: array<vec4<f32>, 8>;
+    ${eight.map((i) => `v[${i}] = vec4<f32>(ov[lid * 32u + ${4 * i}u], ov[lid * 32u + ${4 * i + 1}u], ov[lid * 32u + ${4 * i + 2}u], ov[lid * 32u + ${4 * i + 3}u]);`).join('\n    ')}
+    let qb = th * (DH / 32u) + lid;
+    ${quantizeBlockWgsl(quant.bits, quant.planes, 'qb')}
+  }` : ''}
 }
 `,
   };
