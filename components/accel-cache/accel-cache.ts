@@ -77,6 +77,7 @@ function groupEntries(entries: CacheEntryInfo[]): Group[] {
  * @csspart confirm-button - The button that confirms a deletion.
  * @csspart cancel-button - The button that cancels a deletion.
  *
+ * @cssproperty --accel-color-scheme - `light dark` (default: follow prefers-color-scheme), or `light` / `dark` to force one.
  * @cssproperty --accel-color - Text colour.
  * @cssproperty --accel-background - Background of the frame.
  * @cssproperty --accel-card-background - Background of each model and of the quota bar.
