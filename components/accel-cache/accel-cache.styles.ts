@@ -105,6 +105,16 @@ export const styles = [
       border-top: 1px solid var(--_border);
       vertical-align: middle;
     }
+    /* the same column widths in every model's table, so the tables line up */
+    thead th:nth-child(1) {
+      width: 38%;
+    }
+    thead th:nth-child(2) {
+      width: 22%;
+    }
+    :host([compact]) thead th:nth-child(1) {
+      width: 50%;
+    }
     thead th {
       border-top: none;
       color: var(--_muted);
@@ -115,6 +125,9 @@ export const styles = [
       font-family: var(--_mono);
       font-weight: normal;
       overflow-wrap: anywhere;
+    }
+    [part~='size'] data {
+      white-space: nowrap;
     }
     [part~='bytes'],
     [part~='date'] {
