@@ -107,6 +107,8 @@ export class AccelCache extends AccelElement {
   /** What awaits confirmation: `entry:<id>`, `model:<folder>` or `all`. */
   @state() private pending: string | null = null;
   @state() private busy = false;
+  /** Firefox answers persist() only after the user answers its prompt: only the persist button waits. */
+  @state() private persisting = false;
   @state() private announcement = '';
   #ticket = 0;
   #onModelReady = () => void this.refresh().catch(() => undefined);
@@ -195,7 +197,8 @@ export class AccelCache extends AccelElement {
    * with its answer. Browsers decide by their own rules (Chromium: installed or often-used sites; Firefox asks).
    */
   async persist(): Promise<boolean> {
-    this.busy = true;
+    this.persisting = true;
+    this.announcement = 'Asking the browser to keep this site\'s storage…';
     try {
       const persisted = await this.#cache().persist();
       this.announcement = persisted
@@ -208,7 +211,7 @@ export class AccelCache extends AccelElement {
       this.#fail(error);
       throw error;
     } finally {
-      this.busy = false;
+      this.persisting = false;
     }
   }
 
@@ -350,7 +353,7 @@ export class AccelCache extends AccelElement {
         <h2 part="title" id="title">Model cache</h2>
         <div part="toolbar">
           <button part="refresh-button" type="button" ?disabled=${this.busy} @click=${() => void this.refresh().then(() => (this.announcement = `Cache listed: ${files(this._entries.length)}, ${formatBytes(this._usage?.bytes ?? 0)}.`), () => undefined)}>Refresh</button>
-          ${canPersist ? html`<button part="persist-button" type="button" ?disabled=${this.busy} @click=${() => void this.persist().catch(() => undefined)}>Persist storage</button>` : nothing}
+          ${canPersist ? html`<button part="persist-button" type="button" ?disabled=${this.persisting} @click=${() => void this.persist().catch(() => undefined)}>${this.persisting ? 'Waiting for the browser…' : 'Persist storage'}</button>` : nothing}
           ${this.pending === 'all'
             ? this.#confirmation(`Delete all ${files(this._entries.length)}?`, () => this.clear(), '[part~="clear-button"]')
             : html`<button part="clear-button" type="button" ?disabled=${this.busy || this._entries.length === 0} @click=${() => void this.#request('all', () => this.clear())}>Clear all</button>`}
