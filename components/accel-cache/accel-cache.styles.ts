@@ -148,6 +148,9 @@ export const styles = [
       align-items: center;
       gap: 6px;
     }
+    td.actions [part~='confirm'] {
+      flex-wrap: nowrap;
+    }
     [part~='confirm'] .question {
       color: var(--_no);
       font-weight: 600;

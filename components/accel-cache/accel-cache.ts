@@ -273,9 +273,10 @@ export class AccelCache extends AccelElement {
     next?.focus();
   }
 
-  #confirmation(question: string, act: () => Promise<unknown>, returnTo: string): TemplateResult {
+  /** `shown` is the visible question where the row already names the file; the group's label says it in full. */
+  #confirmation(question: string, act: () => Promise<unknown>, returnTo: string, shown = question): TemplateResult {
     return html`<span part="confirm" role="group" aria-label=${question} @keydown=${(e: KeyboardEvent) => e.key === 'Escape' && (e.preventDefault(), void this.#cancel(returnTo))}>
-      <span class="question">${question}</span>
+      <span class="question" aria-hidden=${shown === question ? nothing : 'true'}>${shown}</span>
       <button part="confirm-button" type="button" ?disabled=${this.busy} @click=${() => void this.#confirm(act)}>Delete</button>
       <button part="cancel-button" type="button" @click=${() => void this.#cancel(returnTo)}>Cancel</button>
     </span>`;
@@ -292,7 +293,7 @@ export class AccelCache extends AccelElement {
       ${this.compact ? nothing : html`<td part="date">${when ? html`<time datetime=${when.toISOString()}>${when.toLocaleString()}</time>` : '—'}</td>`}
       <td class="actions">
         ${this.pending === key
-          ? this.#confirmation(`Delete ${name}?`, () => this.delete(e.id), selector)
+          ? this.#confirmation(`Delete ${name}?`, () => this.delete(e.id), selector, 'Delete?')
           : html`<button part="delete-button" type="button" aria-label=${`Delete ${name}`} ?disabled=${this.busy} @click=${() => void this.#request(key, () => this.delete(e.id))}>Delete</button>`}
       </td>
     </tr>`;
