@@ -8,6 +8,7 @@ const entries = {
   index: 'src/index.ts',
   engine: 'engine/index.ts',
   'components/accel-benchmark': 'components/accel-benchmark/index.ts',
+  'components/accel-cache': 'components/accel-cache/index.ts',
   'components/accel-capabilities': 'components/accel-capabilities/index.ts',
   'components/accel-image-classifier': 'components/accel-image-classifier/index.ts',
   'components/accel-model': 'components/accel-model/index.ts',

@@ -19,6 +19,7 @@ export default {
     'test/browser/loader-sources.test.ts',
     'test/browser/reliability-*.test.ts',
     'components/accel-stream/accel-stream.test.ts',
+    'components/accel-cache/accel-cache.test.ts',
   ],
   browsers: [
     puppeteerLauncher({

@@ -14,7 +14,7 @@ configureElements({ engine: 'inline' });
 const preview: Preview = {
   parameters: {
     controls: { expanded: true },
-    actions: { handles: ['accel-capabilities-ready', 'accel-load-progress', 'accel-ready', 'accel-unload', 'accel-token', 'accel-done', 'accel-error'] },
+    actions: { handles: ['accel-capabilities-ready', 'accel-load-progress', 'accel-ready', 'accel-unload', 'accel-token', 'accel-done', 'accel-cache-listed', 'accel-cache-change', 'accel-cache-persisted', 'accel-error'] },
   },
 };
 

@@ -18,7 +18,7 @@ export type { ImageProcessorConfig } from './formats/preprocessor-config.js';
 export type { Tokenizer, ChatMessage } from './formats/tokenizer.js';
 export type { ModelConfig, LlamaConfig, Gpt2Config, BertConfig, VitConfig, WhisperConfig } from './formats/config.js';
 export type { CausalLM } from './models/model.js';
-export { ModelCache } from './loader/index.js';
+export { ModelCache, type CacheEntryInfo, type CacheUsage } from './loader/index.js';
 export { PushedGeneration, type RemoteControls } from './generate/pushed-generation.js';
 export { WorkerEngine, RemoteModel } from './worker/worker-client.js';
 export { defaultWorkerUrl } from './worker/worker-url.js';

@@ -1,4 +1,4 @@
-import type { AccelErrorCode, Classification, BenchmarkCell, BenchmarkProgress, BenchmarkRecord, CapabilityReport, GenerationResult, ModelArchitecture, ModelLoadProgress, TokenEvent } from '../engine/index.js';
+import type { AccelErrorCode, CacheEntryInfo, CacheUsage, Classification, BenchmarkCell, BenchmarkProgress, BenchmarkRecord, CapabilityReport, GenerationResult, ModelArchitecture, ModelLoadProgress, TokenEvent } from '../engine/index.js';
 
 /** detail of `accel-error`: what failed, a stable code to switch on and the message to show. */
 export interface AccelErrorDetail {
@@ -50,6 +50,27 @@ export interface AccelClassifiedDetail {
   durationMs: number;
 }
 
+/** detail of `accel-cache-listed` from `<accel-cache>`: the cached files (sorted by id) and the usage figures. */
+export interface AccelCacheListedDetail {
+  entries: CacheEntryInfo[];
+  usage: CacheUsage;
+}
+
+/** detail of `accel-cache-change` from `<accel-cache>`: what was removed and the usage afterwards. */
+export interface AccelCacheChangeDetail {
+  action: 'delete' | 'clear';
+  /** Ids of the removed entries. */
+  ids: string[];
+  /** Bytes of model files freed. */
+  freedBytes: number;
+  usage: CacheUsage;
+}
+
+/** detail of `accel-cache-persisted` from `<accel-cache>`: the browser's answer to navigator.storage.persist(). */
+export interface AccelCachePersistedDetail {
+  persisted: boolean;
+}
+
 /** Every `accel-*` event with the type of its detail. */
 export interface AccelEventMap {
   'accel-error': AccelErrorDetail;
@@ -62,6 +83,9 @@ export interface AccelEventMap {
   'accel-benchmark-progress': AccelBenchmarkProgressDetail;
   'accel-benchmark-complete': AccelBenchmarkCompleteDetail;
   'accel-classified': AccelClassifiedDetail;
+  'accel-cache-listed': AccelCacheListedDetail;
+  'accel-cache-change': AccelCacheChangeDetail;
+  'accel-cache-persisted': AccelCachePersistedDetail;
 }
 
 export type AccelEventName = keyof AccelEventMap;
@@ -80,5 +104,8 @@ declare global {
     'accel-benchmark-progress': AccelEvent<'accel-benchmark-progress'>;
     'accel-benchmark-complete': AccelEvent<'accel-benchmark-complete'>;
     'accel-classified': AccelEvent<'accel-classified'>;
+    'accel-cache-listed': AccelEvent<'accel-cache-listed'>;
+    'accel-cache-change': AccelEvent<'accel-cache-change'>;
+    'accel-cache-persisted': AccelEvent<'accel-cache-persisted'>;
   }
 }

@@ -3,6 +3,7 @@ export { AccelElement, defineElement } from './accel-element.js';
 export { configureElements, getEngineClient, type EngineClient, type EngineMode, type ElementsOptions } from './engine-client.js';
 export type * from './events.js';
 export { AccelBenchmark } from '../components/accel-benchmark/index.js';
+export { AccelCache } from '../components/accel-cache/index.js';
 export { AccelCapabilities } from '../components/accel-capabilities/index.js';
 export { AccelImageClassifier } from '../components/accel-image-classifier/index.js';
 export { toRgbaImage, type ImageInput } from './image-data.js';

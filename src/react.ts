@@ -7,6 +7,7 @@
 import * as React from 'react';
 import { createComponent, type EventName } from '@lit/react';
 import { AccelBenchmark as AccelBenchmarkElement } from '../components/accel-benchmark/index.js';
+import { AccelCache as AccelCacheElement } from '../components/accel-cache/index.js';
 import { AccelCapabilities as AccelCapabilitiesElement } from '../components/accel-capabilities/index.js';
 import { AccelModel as AccelModelElement } from '../components/accel-model/index.js';
 import { AccelStream as AccelStreamElement } from '../components/accel-stream/index.js';
@@ -41,6 +42,14 @@ export const AccelCapabilities = createComponent({
   react: React,
   events: { ...errorEvents, onAccelCapabilitiesReady: ev('accel-capabilities-ready') },
   displayName: 'AccelCapabilities',
+});
+
+export const AccelCache = createComponent({
+  tagName: 'accel-cache',
+  elementClass: AccelCacheElement,
+  react: React,
+  events: { ...errorEvents, onAccelCacheListed: ev('accel-cache-listed'), onAccelCacheChange: ev('accel-cache-change'), onAccelCachePersisted: ev('accel-cache-persisted') },
+  displayName: 'AccelCache',
 });
 
 export const AccelBenchmark = createComponent({

@@ -1,39 +1,50 @@
-import { css } from 'lit';
+import { css, unsafeCSS } from 'lit';
+
+// [token, custom property, light, dark]: the colour palette, light and dark. Dark pairs keep at least 4.5:1
+// text contrast on their own backgrounds, like the light ones.
+const PALETTE: readonly (readonly [string, string, string, string])[] = [
+  ['fg', 'color', '#1d2330', '#e6e8ec'],
+  ['bg', 'background', '#ffffff', '#14171c'],
+  ['muted', 'muted-color', '#5b6474', '#a3abb8'],
+  ['card-bg', 'card-background', '#f6f7f9', '#1d2128'],
+  ['border', 'border-color', '#d9dde3', '#343a45'],
+  ['ok', 'ok-color', '#137333', '#6dd58c'],
+  ['no', 'no-color', '#b3261e', '#f2b8b5'],
+  ['warn', 'warn-color', '#8a5a00', '#f0c36b'],
+  ['accent', 'accent-color', '#2f5bd3', '#9bb4ff'],
+];
+const tokens = (pick: (light: string, dark: string) => string) =>
+  unsafeCSS(PALETTE.map(([token, prop, light, dark]) => `--_${token}: var(--accel-${prop}, ${pick(light, dark)});`).join('\n'));
 
 /**
  * Design tokens shared by every element. Each reads an `--accel-*` custom property, so a page themes
- * all elements at once; light and dark follow prefers-color-scheme.
+ * all elements at once. Light and dark follow prefers-color-scheme through light-dark(), so a page or a
+ * container can also force one with `--accel-color-scheme: dark` (or `light`), e.g. behind its own theme
+ * switch; browsers without light-dark() fall back to a prefers-color-scheme media query.
  */
 export const themeTokens = css`
   :host {
-    --_fg: var(--accel-color, #1d2330);
-    --_bg: var(--accel-background, #ffffff);
-    --_muted: var(--accel-muted-color, #5b6474);
-    --_card-bg: var(--accel-card-background, #f6f7f9);
-    --_border: var(--accel-border-color, #d9dde3);
     --_radius: var(--accel-radius, 8px);
     --_gap: var(--accel-gap, 12px);
-    --_ok: var(--accel-ok-color, #137333);
-    --_no: var(--accel-no-color, #b3261e);
-    --_warn: var(--accel-warn-color, #8a5a00);
-    --_accent: var(--accel-accent-color, #2f5bd3);
     --_font: var(--accel-font-family, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif);
     --_mono: var(--accel-mono-font-family, ui-monospace, 'SFMono-Regular', Menlo, Consolas, monospace);
-    color-scheme: light dark;
+    color-scheme: var(--accel-color-scheme, light dark);
     font-family: var(--_font);
     color: var(--_fg);
   }
-  @media (prefers-color-scheme: dark) {
+  @supports (color: light-dark(#000, #fff)) {
     :host {
-      --_fg: var(--accel-color, #e6e8ec);
-      --_bg: var(--accel-background, #14171c);
-      --_muted: var(--accel-muted-color, #a3abb8);
-      --_card-bg: var(--accel-card-background, #1d2128);
-      --_border: var(--accel-border-color, #343a45);
-      --_ok: var(--accel-ok-color, #6dd58c);
-      --_no: var(--accel-no-color, #f2b8b5);
-      --_warn: var(--accel-warn-color, #f0c36b);
-      --_accent: var(--accel-accent-color, #9bb4ff);
+      ${tokens((light, dark) => `light-dark(${light}, ${dark})`)}
+    }
+  }
+  @supports not (color: light-dark(#000, #fff)) {
+    :host {
+      ${tokens((light) => light)}
+    }
+    @media (prefers-color-scheme: dark) {
+      :host {
+        ${tokens((_, dark) => dark)}
+      }
     }
   }
   .visually-hidden {

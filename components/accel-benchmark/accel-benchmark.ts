@@ -87,6 +87,7 @@ interface Failure {
  * @csspart exports - The row of export buttons.
  * @csspart export-button - Each export button.
  *
+ * @cssproperty --accel-color-scheme - `light dark` (default: follow prefers-color-scheme), or `light` / `dark` to force one.
  * @cssproperty --accel-benchmark-chart-height - Height of each chart (default 220px).
  * @cssproperty --accel-color - Text colour.
  * @cssproperty --accel-background - Background of the frame.
@@ -145,13 +146,21 @@ export class AccelBenchmark extends AccelElement {
     return this.#chartsDrawn;
   }
 
+  // Chart colours are read from the theme tokens when drawn: redraw when the OS switches light/dark.
+  #scheme = typeof matchMedia === 'function' ? matchMedia('(prefers-color-scheme: dark)') : null;
+  #onScheme = () => {
+    if (this.#charts.length) this.#chartsDrawn = this.#drawCharts().catch((error: unknown) => void this.reportError(error));
+  };
+
   override connectedCallback(): void {
     super.connectedCallback();
+    this.#scheme?.addEventListener('change', this.#onScheme);
     if (this.autorun && !this._running) void this.updateComplete.then(() => this.run()).catch(() => undefined);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
+    this.#scheme?.removeEventListener('change', this.#onScheme);
     this.stop();
     this.#destroyCharts();
   }
@@ -349,10 +358,18 @@ export class AccelBenchmark extends AccelElement {
     const Chart = await loadChartJs();
     await this.updateComplete;
     this.#destroyCharts();
-    const css = getComputedStyle(this);
-    const fg = css.getPropertyValue('--_fg').trim() || '#1d2330';
-    const grid = css.getPropertyValue('--_border').trim() || '#d9dde3';
-    const accent = css.getPropertyValue('--_accent').trim() || '#2f5bd3';
+    // The tokens may hold light-dark(…), which chart.js cannot parse: let the browser resolve them to rgb().
+    const resolve = (token: string): string => {
+      const probe = document.createElement('span');
+      probe.style.color = `var(${token})`;
+      this.renderRoot.appendChild(probe);
+      const color = getComputedStyle(probe).color;
+      probe.remove();
+      return color;
+    };
+    const fg = resolve('--_fg');
+    const grid = resolve('--_border');
+    const accent = resolve('--_accent');
     const palette = [accent, '#e8710a', '#1e8e3e', '#9334e6', '#d93025', '#12b5cb', '#f9ab00', '#5f6368'];
     const scales = (x: string, y: string) => ({
       x: { title: { display: true, text: x, color: fg }, ticks: { color: fg }, grid: { color: grid } },

@@ -50,6 +50,7 @@ const MODEL_TYPES: readonly ModelType[] = ['text-generation', 'feature-extractio
  * @csspart warning - A caution next to a ✓ (e.g. a software adapter).
  * @csspart recommendation - The ordered list of backends.
  *
+ * @cssproperty --accel-color-scheme - `light dark` (default: follow prefers-color-scheme), or `light` / `dark` to force one.
  * @cssproperty --accel-color - Text colour.
  * @cssproperty --accel-background - Background of the frame.
  * @cssproperty --accel-card-background - Background of each card.

@@ -33,11 +33,18 @@ import { styles } from './accel-image-classifier.styles.js';
  * @csspart status - What is happening (polite live region).
  * @csspart error - The error message.
  *
+ * @cssproperty --accel-color-scheme - `light dark` (default: follow prefers-color-scheme), or `light` / `dark` to force one.
  * @cssproperty --accel-image-classifier-preview-size - Side of the preview box (default 160px).
  * @cssproperty --accel-accent-color - Drop-zone highlight, button and meters.
  * @cssproperty --accel-card-background - Background.
  * @cssproperty --accel-border-color - Frame and drop-zone border.
  * @cssproperty --accel-no-color - Colour of errors.
+ * @cssproperty --accel-color - Text colour (light and dark defaults follow prefers-color-scheme).
+ * @cssproperty --accel-background - Background of the preview box.
+ * @cssproperty --accel-muted-color - Colour of the status line.
+ * @cssproperty --accel-gap - Spacing.
+ * @cssproperty --accel-radius - Corner radius.
+ * @cssproperty --accel-font-family - Font.
  */
 export class AccelImageClassifier extends AccelElement {
   static override styles = styles;

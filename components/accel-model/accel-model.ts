@@ -57,11 +57,15 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  * @csspart error - The error message.
  * @csspart load-button - The "Load" button shown when not preloaded.
  *
+ * @cssproperty --accel-color-scheme - `light dark` (default: follow prefers-color-scheme), or `light` / `dark` to force one.
  * @cssproperty --accel-card-background - Background.
  * @cssproperty --accel-border-color - Border colour.
  * @cssproperty --accel-accent-color - Progress bar and button colour.
  * @cssproperty --accel-muted-color - Colour of the details.
  * @cssproperty --accel-no-color - Colour of errors.
+ * @cssproperty --accel-color - Text colour (light and dark defaults follow prefers-color-scheme).
+ * @cssproperty --accel-radius - Corner radius.
+ * @cssproperty --accel-font-family - Font.
  */
 export class AccelModel extends AccelElement {
   static override styles = styles;

@@ -62,11 +62,20 @@ function finiteOr<T>(n: unknown, fallback: T): number | T {
  * @csspart metrics - Time to first token and tokens per second.
  * @csspart error - The error message.
  *
+ * @cssproperty --accel-color-scheme - `light dark` (default: follow prefers-color-scheme), or `light` / `dark` to force one.
  * @cssproperty --accel-stream-min-height - Minimum height of the transcript (default 6em).
  * @cssproperty --accel-stream-max-height - Height after which it scrolls (default 28em).
  * @cssproperty --accel-stream-font-family - Font of the generated text.
  * @cssproperty --accel-accent-color - Buttons and user messages.
  * @cssproperty --accel-card-background - Message background.
+ * @cssproperty --accel-color - Text colour (light and dark defaults follow prefers-color-scheme).
+ * @cssproperty --accel-background - Background of the frame and text of the Send button.
+ * @cssproperty --accel-border-color - Borders.
+ * @cssproperty --accel-muted-color - Colour of the caret and the metrics line.
+ * @cssproperty --accel-no-color - Colour of errors.
+ * @cssproperty --accel-gap - Spacing.
+ * @cssproperty --accel-radius - Corner radius.
+ * @cssproperty --accel-font-family - Font.
  */
 export class AccelStream extends AccelElement {
   static override styles = styles;

@@ -33,7 +33,20 @@ export interface CacheUsage {
   /** Origin-wide figures from navigator.storage.estimate(), where available. */
   usage?: number;
   quota?: number;
+  /** Whether the browser promised to keep this origin's storage (navigator.storage.persisted()), where exposed. */
+  persisted?: boolean;
   store: string;
+}
+
+/** The parts of StorageManager the cache reads; feature-checked because Node, old browsers and some workers lack them. */
+interface StorageLike {
+  estimate?: () => Promise<{ usage?: number; quota?: number }>;
+  persisted?: () => Promise<boolean>;
+  persist?: () => Promise<boolean>;
+}
+
+function storageManager(): StorageLike | undefined {
+  return (globalThis as { navigator?: { storage?: StorageLike } }).navigator?.storage;
 }
 
 const CACHE_NAME = 'accel-models-v1';
@@ -343,7 +356,7 @@ export class ModelCache {
       entries: entries.length,
       store: this.store instanceof AutoStore ? (await this.store.resolve()).kind : this.store.kind,
     };
-    const storage = (globalThis as { navigator?: { storage?: StorageManager } }).navigator?.storage;
+    const storage = storageManager();
     if (storage?.estimate) {
       try {
         const est = await storage.estimate();
@@ -353,6 +366,31 @@ export class ModelCache {
         // Origin-wide figures are a bonus; our own byte count stands without them.
       }
     }
+    const persisted = await this.persisted();
+    if (persisted !== null) out.persisted = persisted;
     return out;
+  }
+
+  /** Whether this origin's storage is persistent (kept under storage pressure); null where the API is missing. */
+  async persisted(): Promise<boolean | null> {
+    const storage = storageManager();
+    if (!storage?.persisted) return null;
+    try {
+      return await storage.persisted();
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Asks the browser to keep this origin's storage, cached models included, when space runs low
+   * (navigator.storage.persist()). Resolves with whether storage is now persistent: browsers may say no
+   * (Chromium grants it to installed or often-used sites; Firefox asks the user). Throws StorageError
+   * where the API is missing (Node, insecure contexts, some workers).
+   */
+  async persist(): Promise<boolean> {
+    const storage = storageManager();
+    if (!storage?.persist) throw new StorageError('persistent storage cannot be requested here (navigator.storage.persist is missing: Node, an insecure page or a worker)');
+    return storageCall(() => storage.persist!(), 'requesting persistent storage');
   }
 }
