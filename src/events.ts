@@ -53,6 +53,8 @@ export interface AccelClassifiedDetail {
 /** Every `accel-*` event with the type of its detail. */
 export interface AccelEventMap {
   'accel-error': AccelErrorDetail;
+  /** A non-fatal problem: the work went on (e.g. code quota-exceeded: the model loaded without being cached). */
+  'accel-warning': AccelErrorDetail;
   'accel-capabilities-ready': CapabilityReport;
   'accel-load-progress': ModelLoadProgress;
   'accel-ready': AccelModelReadyDetail;
@@ -71,6 +73,7 @@ export type AccelEvent<K extends AccelEventName> = CustomEvent<AccelEventMap[K]>
 declare global {
   interface GlobalEventHandlersEventMap {
     'accel-error': AccelEvent<'accel-error'>;
+    'accel-warning': AccelEvent<'accel-warning'>;
     'accel-capabilities-ready': AccelEvent<'accel-capabilities-ready'>;
     'accel-load-progress': AccelEvent<'accel-load-progress'>;
     'accel-ready': AccelEvent<'accel-ready'>;
