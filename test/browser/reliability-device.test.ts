@@ -144,7 +144,7 @@ describe('device loss and out-of-memory on webgpu', function () {
     expect(await weightDownloads(), 'weights come from the cache, not the network').to.equal(1);
     expect(after.tokens).to.deep.equal(baseline.tokens);
     expect(after.text).to.equal(baseline.text);
-    table.push(`| device.destroy() on the first accel-token of <accel-stream> | accel-error device-lost on <accel-stream> and <accel-model>; generate() rejects | next generate(): <accel-model> reloads (accel-ready) on a new device from cache (1 download in all), same greedy text "${after.text.slice(0, 30)}…" |`);
+    table.push(`| device.destroy() on the first accel-token of <accel-stream> | accel-error device-lost on <accel-stream> and <accel-model>; generate() rejects | next generate(): <accel-model> reloads (accel-ready) on a new device from cache (1 download in all), same greedy text ${JSON.stringify(after.text.slice(0, 30))}… |`);
   });
 
   it('an allocation above maxBufferSize / maxStorageBufferBindingSize is an OutOfMemoryError naming the size', async () => {
