@@ -98,7 +98,10 @@ export class Engine {
       });
       this.#backends.set(resolved, pending);
       pending.then(
-        (b) => void b.lost.then(() => this.#forget(resolved, pending!)),
+        (b) => void b.lost.then(() => {
+          this.#forget(resolved, pending!);
+          this.#dropModelsOn(b);
+        }),
         () => this.#forget(resolved, pending!),
       );
     }
@@ -113,6 +116,20 @@ export class Engine {
 
   #forget(name: BackendName, pending: Promise<Backend>): void {
     if (this.#backends.get(name) === pending) this.#backends.delete(name);
+  }
+
+  /**
+   * A lost device takes its models with it: they leave the shared table (their calls reject with
+   * DeviceLostError), so the next `load()` of the same source builds a new copy on a new backend, reading
+   * the weights from the model cache rather than the network.
+   */
+  #dropModelsOn(backend: Backend): void {
+    for (const [key, entry] of this.#models) {
+      if (entry.model?.backend === backend) {
+        this.#models.delete(key);
+        entry.model.dispose();
+      }
+    }
   }
 
   /**

@@ -4,7 +4,7 @@ import { WorkerEngine, defaultWorkerUrl, getEngine, type BackendChoice, type Cap
 export interface EngineClient {
   capabilities(options?: { refresh?: boolean }): Promise<CapabilityReport>;
   recommendBackend(request?: RecommendRequest): Promise<BackendChoice[]>;
-  load(src: string, options?: Pick<EngineLoadOptions, 'backend' | 'precision' | 'memoryBudget' | 'maxSequence' | 'memoryProfile' | 'hubBase' | 'gateways' | 'stallTimeoutMs' | 'signal' | 'onProgress'>): Promise<ModelHandle>;
+  load(src: string, options?: Pick<EngineLoadOptions, 'backend' | 'precision' | 'memoryBudget' | 'maxSequence' | 'memoryProfile' | 'hubBase' | 'gateways' | 'stallTimeoutMs' | 'signal' | 'onProgress' | 'onWarning'>): Promise<ModelHandle>;
   unload(model: ModelHandle): unknown;
 }
 

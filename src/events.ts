@@ -74,6 +74,8 @@ export interface AccelCachePersistedDetail {
 /** Every `accel-*` event with the type of its detail. */
 export interface AccelEventMap {
   'accel-error': AccelErrorDetail;
+  /** A non-fatal problem: the work went on (e.g. code quota-exceeded: the model loaded without being cached). */
+  'accel-warning': AccelErrorDetail;
   'accel-capabilities-ready': CapabilityReport;
   'accel-load-progress': ModelLoadProgress;
   'accel-ready': AccelModelReadyDetail;
@@ -95,6 +97,7 @@ export type AccelEvent<K extends AccelEventName> = CustomEvent<AccelEventMap[K]>
 declare global {
   interface GlobalEventHandlersEventMap {
     'accel-error': AccelEvent<'accel-error'>;
+    'accel-warning': AccelEvent<'accel-warning'>;
     'accel-capabilities-ready': AccelEvent<'accel-capabilities-ready'>;
     'accel-load-progress': AccelEvent<'accel-load-progress'>;
     'accel-ready': AccelEvent<'accel-ready'>;

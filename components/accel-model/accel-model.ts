@@ -1,6 +1,6 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { AbortError, InvalidArgumentError, type ModelType, ServerModel, formatBytes, getEngine, isRemoteSource, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
+import { AbortError, InvalidArgumentError, Model, type ModelType, ServerModel, formatBytes, getEngine, isRemoteSource, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { absoluteSource } from '../../src/controllers/model-lookup.js';
 import type { AccelModelReadyDetail } from '../../src/events.js';
@@ -47,7 +47,11 @@ type PrecisionAttr = (typeof PRECISIONS)[number];
  * @event {CustomEvent<ModelLoadProgress>} accel-load-progress - Bytes and phase while loading.
  * @event {CustomEvent<AccelModelReadyDetail>} accel-ready - The model is loaded; `detail` has name, backend and memory.
  * @event {CustomEvent<AccelModelUnloadDetail>} accel-unload - The model was released (unload(), src/backend change or removal).
- * @event {CustomEvent<AccelErrorDetail>} accel-error - Loading failed; `detail.code` says why.
+ * @event {CustomEvent<AccelErrorDetail>} accel-error - Loading failed; `detail.code` says why. Also code `device-lost` when
+ *   the GPU device of a loaded model is lost: the model is dropped and the next use (ready(), an `<accel-stream>`
+ *   generation) loads it again on a new device, from the model cache.
+ * @event {CustomEvent<AccelErrorDetail>} accel-warning - A non-fatal problem while loading, e.g. code `quota-exceeded`
+ *   or `storage-failed`: the model still loads, without being cached.
  *
  * @csspart base - The frame.
  * @csspart name - The model's name.
@@ -212,6 +216,9 @@ export class AccelModel extends AccelElement {
         ...(this.maxSequence ? { maxSequence: this.maxSequence } : {}),
         memoryProfile: this.memoryProfile,
         ...this.#sourceOptions(),
+        onWarning: (e) => {
+          if (!signal.aborted) this.emit('accel-warning', { code: e.code, message: e.message, error: e });
+        },
         onProgress: (p) => {
           if (signal.aborted) return;
           this._progress = p;
@@ -228,6 +235,7 @@ export class AccelModel extends AccelElement {
       }
       this._model = model;
       this._status = 'ready';
+      this.#watchLoss(model);
       await this.updateComplete;
       this.emit('accel-ready', this.#readyDetail(model));
       return model;
@@ -238,6 +246,29 @@ export class AccelModel extends AccelElement {
       }
       throw error;
     }
+  }
+
+  /**
+   * A call on the model failed (what `<accel-stream>` reports). A lost GPU device leaves the model unusable:
+   * it is released and `accel-error` (code device-lost) fired; the next ready() loads it on a new device.
+   */
+  modelFailed(model: ModelHandle, error: unknown): void {
+    if (model === this._model && (error as { code?: unknown } | null)?.code === 'device-lost') this.#onLost(model, error);
+  }
+
+  /** In this thread the model's backend says when its device is lost, before any call fails. */
+  #watchLoss(model: ModelHandle): void {
+    if (!(model instanceof Model)) return;
+    void model.backend.lost.then((error) => this.#onLost(model, error));
+  }
+
+  #onLost(model: ModelHandle, error: unknown): void {
+    if (this._model !== model) return;
+    this._model = null;
+    this.#unloadModel(model);
+    this.emit('accel-unload', { source: model.info.source });
+    this._status = 'error';
+    this._error = this.reportError(error).message;
   }
 
   #sourceOptions(): { gateways?: string[]; hubBase?: string; stallTimeoutMs?: number } {

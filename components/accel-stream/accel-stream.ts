@@ -2,7 +2,7 @@ import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, query, state } from 'lit/decorators.js';
 import { AbortError, InvalidArgumentError, type ChatMessage, type Generation, type GenerationMetrics, type GenerationResult, type GenerateOptions, type ModelHandle } from '../../engine/index.js';
 import { AccelElement } from '../../src/accel-element.js';
-import { resolveModel } from '../../src/controllers/model-lookup.js';
+import { findModelElement, resolveModel } from '../../src/controllers/model-lookup.js';
 import { generateOverWebSocket } from '../../src/controllers/ws-generation.js';
 import { toAudioSamples, type AudioInput } from '../../src/audio-data.js';
 import { styles } from './accel-stream.styles.js';
@@ -152,6 +152,7 @@ export class AccelStream extends AccelElement {
     this._paused = false;
     this._announce = audio ? 'Transcribing…' : 'Generating…';
     const history = this.chat ? [...this._turns] : [];
+    let handle: ModelHandle | null = null;
     if (this.chat && !audio) this._turns = [...this._turns, { role: 'user', content: text }];
     try {
       if (!audio && !text.trim()) throw new InvalidArgumentError('The prompt is empty; type something first.');
@@ -163,7 +164,7 @@ export class AccelStream extends AccelElement {
       } else if (this.wsUrl) {
         gen = generateOverWebSocket(this.wsUrl, this.chat ? this.#messages(history, text) : text, this.#options(abort.signal));
       } else {
-        const handle = await resolveModel(this, this.model, this.src, abort.signal);
+        handle = await resolveModel(this, this.model, this.src, abort.signal);
         if (abort.signal.aborted) throw new AbortError('Generation', { cause: abort.signal.reason });
         gen = handle.generate(this.#input(handle, history, text), this.#options(abort.signal));
       }
@@ -184,6 +185,10 @@ export class AccelStream extends AccelElement {
     } catch (error) {
       this._error = this.reportError(error).message;
       this._announce = `Error: ${this._error}`;
+      // a lost GPU device: the <accel-model> drops its copy so the next generation loads it on a new device
+      if (handle && this.model && (error as { code?: unknown } | null)?.code === 'device-lost') {
+        void findModelElement(this, this.model).then((p) => p.modelFailed?.(handle!, error), () => undefined);
+      }
       throw error;
     } finally {
       if (this.#abort === abort) {

@@ -52,6 +52,8 @@ export type Response =
   | { t: 'result'; id: number; value: unknown }
   | { t: 'error'; id: number; error: WireError }
   | { t: 'progress'; id: number; value: ModelLoadProgress }
+  /** A non-fatal problem while loading (e.g. quota-exceeded: the model loads uncached). */
+  | { t: 'warning'; id: number; error: WireError }
   | { t: 'token'; id: number; value: TokenEvent }
   | { t: 'metrics'; id: number; value: GenerationMetrics };
 

@@ -21,6 +21,7 @@ interface Pending {
   resolve(value: unknown): void;
   reject(error: unknown): void;
   onProgress?: (p: ModelLoadProgress) => void;
+  onWarning?: (e: AccelError) => void;
   onToken?: (e: TokenEvent) => void;
   onMetrics?: (m: GenerationMetrics) => void;
 }
@@ -81,6 +82,7 @@ export class WorkerEngine {
     if (!p) return;
     switch (r.t) {
       case 'progress': return void p.onProgress?.(r.value);
+      case 'warning': return void p.onWarning?.(fromWire(r.error));
       case 'token': return void p.onToken?.(r.value);
       case 'metrics': return void p.onMetrics?.(r.value);
       case 'result':
@@ -117,9 +119,9 @@ export class WorkerEngine {
     return this.call<BackendChoice[]>({ t: 'recommend', request }).promise;
   }
 
-  async load(src: WireSource, options: WireLoadOptions & { signal?: AbortSignal; onProgress?: (p: ModelLoadProgress) => void } = {}): Promise<RemoteModel> {
-    const { signal, onProgress, ...wire } = options;
-    const reply = await this.call<LoadedReply>({ t: 'load', src, options: wire }, onProgress ? { onProgress } : {}, signal).promise;
+  async load(src: WireSource, options: WireLoadOptions & { signal?: AbortSignal; onProgress?: (p: ModelLoadProgress) => void; onWarning?: (e: AccelError) => void } = {}): Promise<RemoteModel> {
+    const { signal, onProgress, onWarning, ...wire } = options;
+    const reply = await this.call<LoadedReply>({ t: 'load', src, options: wire }, { ...(onProgress ? { onProgress } : {}), ...(onWarning ? { onWarning } : {}) }, signal).promise;
     return new RemoteModel(this, reply.modelId, reply.info);
   }
 

@@ -38,7 +38,7 @@ export function serveEngine(port: Port): void {
         const abort = new AbortController();
         aborts.set(req.id, abort);
         const src = Array.isArray(req.src) ? [...req.src] : req.src;
-        const model = await engine.load(src as string, { ...req.options, signal: abort.signal, onProgress: (value) => reply({ t: 'progress', id: req.id, value }) });
+        const model = await engine.load(src as string, { ...req.options, signal: abort.signal, onProgress: (value) => reply({ t: 'progress', id: req.id, value }), onWarning: (e) => reply({ t: 'warning', id: req.id, error: toWire(e) }) });
         const modelId = nextModelId++;
         models.set(modelId, model);
         return { modelId, info: model.info };

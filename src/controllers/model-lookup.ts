@@ -4,6 +4,8 @@ import { getEngineClient } from '../engine-client.js';
 /** What `<accel-model>` offers to the elements that use it. */
 export interface ModelProvider extends HTMLElement {
   ready(): Promise<ModelHandle>;
+  /** Tells the provider that a call on `model` failed with `error`; a lost device makes it drop the model. */
+  modelFailed?(model: ModelHandle, error: unknown): void;
 }
 
 function isProvider(el: Element | null): el is ModelProvider {

@@ -79,6 +79,24 @@ export class BufferPool {
     this.pooled++;
   }
 
+  /**
+   * Drops a buffer for good (one the device failed to create: an out-of-memory buffer is invalid, and handing
+   * it out again would turn every later op on it into a validation error).
+   */
+  discard(s: GPUStorage): void {
+    const i = this.#all.indexOf(s);
+    if (i < 0) return;
+    this.#all.splice(i, 1);
+    const list = this.#free.get(s.byteLength);
+    const j = list ? list.indexOf(s) : -1;
+    if (j >= 0) {
+      list!.splice(j, 1);
+      this.pooled--;
+    }
+    this.reservedBytes -= s.byteLength;
+    s.buffer.destroy();
+  }
+
   get bufferUsage(): number {
     return this.usage;
   }

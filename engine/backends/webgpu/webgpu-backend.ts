@@ -122,6 +122,8 @@ export class WebGPUBackend implements Backend {
   #lostRejection: Promise<never>;
   #disposed = false;
   #oomChecks: Promise<OutOfMemoryError | null>[] = [];
+  /** Buffers whose creation failed with out-of-memory: never pooled again. */
+  #failed = new WeakSet<GPUStorage>();
   #validation: string[] = [];
   #stats = { pipelinesCompiled: 0, pipelineHits: 0, bindGroupsCreated: 0, bindGroupHits: 0, dispatches: 0, submits: 0 };
   /**
@@ -311,6 +313,7 @@ export class WebGPUBackend implements Backend {
     const s = storage as GPUStorage;
     if (this.#lastQx?.src === s) this.#dropQuantizedActivations();
     this.#allocated -= s.byteLength;
+    if (this.#failed.has(s)) return;
     // Recorded work runs in order, so a later op may reuse the buffer at once; upload() flushes when needed.
     this.#pool.release(s);
   }
@@ -681,7 +684,12 @@ export class WebGPUBackend implements Backend {
     const s = this.#pool.acquire(bytes);
     this.#oomChecks.push(
       this.device.popErrorScope().then(
-        (e) => (e ? new OutOfMemoryError(bytes, `webgpu (${e.message})`) : null),
+        (e) => {
+          if (!e) return null;
+          this.#failed.add(s);
+          this.#pool.discard(s);
+          return new OutOfMemoryError(bytes, `webgpu (${e.message})`);
+        },
         () => null,
       ),
     );
@@ -702,7 +710,7 @@ export class WebGPUBackend implements Backend {
   }
 
   #releaseScratch(s: GPUStorage): void {
-    this.#pool.release(s);
+    if (!this.#failed.has(s)) this.#pool.release(s);
   }
 
   #own(op: string, t: Tensor): GPUStorage {
