@@ -146,6 +146,7 @@ export class IdbStore implements CacheStore {
   private open(): Promise<IDBPDatabase<ModelDB>> {
     if (!this.db) {
       this.db = new Promise<IDBPDatabase<ModelDB>>((resolve, reject) => {
+        let blocked = false;
         openDB<ModelDB>(this.name, DB_VERSION, {
           upgrade(db, oldVersion) {
             // Version 1 is the first schema; later versions add their steps below this one.
@@ -155,7 +156,10 @@ export class IdbStore implements CacheStore {
             }
           },
           // Another tab holds an older version open: report it instead of waiting forever.
-          blocked: () => reject(new StorageError(`IndexedDB "${this.name}" upgrade is blocked by another open tab; close it and retry`)),
+          blocked: () => {
+            blocked = true;
+            reject(new StorageError(`IndexedDB "${this.name}" upgrade is blocked by another open tab; close it and retry`));
+          },
           // Let a newer tab upgrade rather than blocking it in turn.
           blocking: () => {
             void this.db?.then((d) => d.close());
@@ -164,7 +168,12 @@ export class IdbStore implements CacheStore {
           terminated: () => {
             this.db = undefined;
           },
-        }).then(resolve, (err: unknown) => {
+        }).then((db) => {
+          // the caller was already told the upgrade is blocked: a connection that opens after the other tab closed
+          // is not handed to anyone, so close it (the next open() starts afresh)
+          if (blocked) db.close();
+          else resolve(db);
+        }, (err: unknown) => {
           const name = (err as { name?: string } | null)?.name;
           reject(
             name === 'VersionError'
