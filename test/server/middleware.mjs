@@ -392,7 +392,22 @@ async function isolationHeaders(ctx, next) {
   return next();
 }
 
-export const testServerMiddleware = [isolationHeaders, loaderMiddleware];
+/**
+ * Content-Security-Policy headers for the pages of test/csp/ and the bundle files they load, chosen by
+ * `?csp=`: strict (no eval of any kind) or wasm (the same plus 'wasm-unsafe-eval', which WebAssembly
+ * compilation needs). Only on those paths, so other tests are unaffected.
+ */
+export const CSP_POLICIES = {
+  strict: "default-src 'self'; script-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'",
+  wasm: "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; object-src 'none'; base-uri 'none'",
+};
+async function cspHeaders(ctx, next) {
+  const policy = CSP_POLICIES[ctx.query?.csp];
+  if (policy && (ctx.path.startsWith('/test/csp/') || ctx.path.startsWith('/dist/'))) ctx.set('Content-Security-Policy', policy);
+  return next();
+}
+
+export const testServerMiddleware = [isolationHeaders, cspHeaders, loaderMiddleware];
 
 /** Standalone server for Node tests; resolves with its origin and a close function. */
 export async function createLoaderTestServer() {
