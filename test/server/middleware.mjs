@@ -8,7 +8,7 @@
 //   /__hub/api/models/<owner>/<name>/revision/<rev>   siblings listing with sizes and sha256
 //   /__ipfs/ipfs/<cid>[/path]                     raw block with ?format=raw or Accept: application/vnd.ipld.raw,
 //                                                 else the whole file
-//   /__ipfs/_fixtures                             CIDs of the fixtures imported at start (JSON)
+//   /__ipfs/_fixtures                             CIDs of the fixtures imported at start (JSON; `vit` is models/tiny-vit)
 //   /__counter, /__counter/reset                  requests seen on the routes above
 // Fault keys: status=<code> | fail=<n> (first n requests per URL get 500) | truncate=<n> with cl=wrong
 //   (default: announce the full length, then drop the connection) or cl=right (announce n) | stall=<n>
@@ -104,7 +104,11 @@ async function buildIpfsFixtures() {
   const [pb] = await importInto([{ content: readFileSync(join(dir, 'weights.bin')) }], {
     ...small, cidVersion: 0, rawLeaves: false, leafType: 'file', reduceSingleLeafToSelf: true,
   });
-  ipfsFixtures = { dir: root, files, weightsPbLeaves: pb.cid.toString(), blocks: blocks.size };
+  // A real model over IPFS (64 KiB leaves), for tests that load one through a gateway.
+  const vitDir = join(MODELS_ROOT, 'tiny-vit');
+  const vitFiles = ['config.json', 'preprocessor_config.json', 'model.safetensors'];
+  const vit = await importInto(vitFiles.map((n) => ({ path: `tiny-vit/${n}`, content: readFileSync(join(vitDir, n)) })), { ...small, chunker: fixedSize({ chunkSize: 65536 }) });
+  ipfsFixtures = { dir: root, files, weightsPbLeaves: pb.cid.toString(), vit: vit.find((e) => e.path === 'tiny-vit').cid.toString(), blocks: blocks.size };
 }
 
 const ipfsReady = buildIpfsFixtures();
