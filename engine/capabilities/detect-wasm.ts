@@ -22,6 +22,24 @@ function validates(bytes: number[]): boolean {
   }
 }
 
+/**
+ * Whether compiling is refused although validating works: the one cause is a Content-Security-Policy without
+ * 'wasm-unsafe-eval' (Chromium and Firefox throw a CompileError, and report one violation, for the 8-byte
+ * empty module). Asked once per realm, so a strict page sees that single report.
+ */
+let blocked: boolean | undefined;
+export function wasmCompileBlocked(): boolean {
+  if (blocked === undefined) {
+    try {
+      new WebAssembly.Module(new Uint8Array(HEADER));
+      blocked = false;
+    } catch (e) {
+      blocked = e instanceof WebAssembly.CompileError;
+    }
+  }
+  return blocked;
+}
+
 export function detectWasm(): WasmReport {
   const supported = typeof WebAssembly === 'object' && typeof WebAssembly.validate === 'function';
   const sab = typeof SharedArrayBuffer === 'function';
@@ -39,6 +57,7 @@ export function detectWasm(): WasmReport {
     crossOriginIsolated: isolated,
     threads: threadsValidated && sab && isolated,
     memory64: supported && validates(MEMORY64),
+    ...(supported ? { compileBlocked: wasmCompileBlocked() } : {}),
   };
 }
 

@@ -118,6 +118,8 @@ export function recommendBackend(report: CapabilityReport, request: RecommendReq
   const w = report.wasm;
   if (!w.supported) {
     out.push({ backend: 'wasm', usable: false, score: 0, reason: 'wasm: WebAssembly is not available in this context' });
+  } else if (w.compileBlocked) {
+    out.push({ backend: 'wasm', usable: false, score: 0, reason: "wasm: the page's Content-Security-Policy forbids compiling WebAssembly (add 'wasm-unsafe-eval' to script-src)" });
   } else if (!w.simd) {
     out.push({ backend: 'wasm', usable: false, score: 0, reason: 'wasm: no 128-bit SIMD, which the engine\'s wasm kernels require' });
   } else if (need > WASM32_LIMIT) {

@@ -104,6 +104,11 @@ export interface WasmReport {
   /** Multi-threaded kernels can run: all three above. */
   threads: boolean;
   memory64: boolean;
+  /**
+   * Modules validate but may not be compiled: the page's Content-Security-Policy has neither 'wasm-unsafe-eval'
+   * nor 'unsafe-eval' in script-src. The wasm backend cannot run then. Absent = compiling was not tried.
+   */
+  compileBlocked?: boolean;
 }
 
 export interface DeviceReport {

@@ -8,7 +8,7 @@
 //   /__hub/api/models/<owner>/<name>/revision/<rev>   siblings listing with sizes and sha256
 //   /__ipfs/ipfs/<cid>[/path]                     raw block with ?format=raw or Accept: application/vnd.ipld.raw,
 //                                                 else the whole file
-//   /__ipfs/_fixtures                             CIDs of the fixtures imported at start (JSON)
+//   /__ipfs/_fixtures                             CIDs of the fixtures imported at start (JSON; `vit` is models/tiny-vit)
 //   /__counter, /__counter/reset                  requests seen on the routes above
 // Fault keys: status=<code> | fail=<n> (first n requests per URL get 500) | truncate=<n> with cl=wrong
 //   (default: announce the full length, then drop the connection) or cl=right (announce n) | stall=<n>
@@ -104,7 +104,11 @@ async function buildIpfsFixtures() {
   const [pb] = await importInto([{ content: readFileSync(join(dir, 'weights.bin')) }], {
     ...small, cidVersion: 0, rawLeaves: false, leafType: 'file', reduceSingleLeafToSelf: true,
   });
-  ipfsFixtures = { dir: root, files, weightsPbLeaves: pb.cid.toString(), blocks: blocks.size };
+  // A real model over IPFS (64 KiB leaves), for tests that load one through a gateway.
+  const vitDir = join(MODELS_ROOT, 'tiny-vit');
+  const vitFiles = ['config.json', 'preprocessor_config.json', 'model.safetensors'];
+  const vit = await importInto(vitFiles.map((n) => ({ path: `tiny-vit/${n}`, content: readFileSync(join(vitDir, n)) })), { ...small, chunker: fixedSize({ chunkSize: 65536 }) });
+  ipfsFixtures = { dir: root, files, weightsPbLeaves: pb.cid.toString(), vit: vit.find((e) => e.path === 'tiny-vit').cid.toString(), blocks: blocks.size };
 }
 
 const ipfsReady = buildIpfsFixtures();
@@ -392,7 +396,22 @@ async function isolationHeaders(ctx, next) {
   return next();
 }
 
-export const testServerMiddleware = [isolationHeaders, loaderMiddleware];
+/**
+ * Content-Security-Policy headers for the pages of test/csp/ and the bundle files they load, chosen by
+ * `?csp=`: strict (no eval of any kind) or wasm (the same plus 'wasm-unsafe-eval', which WebAssembly
+ * compilation needs). Only on those paths, so other tests are unaffected.
+ */
+export const CSP_POLICIES = {
+  strict: "default-src 'self'; script-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'",
+  wasm: "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; object-src 'none'; base-uri 'none'",
+};
+async function cspHeaders(ctx, next) {
+  const policy = CSP_POLICIES[ctx.query?.csp];
+  if (policy && (ctx.path.startsWith('/test/csp/') || ctx.path.startsWith('/dist/'))) ctx.set('Content-Security-Policy', policy);
+  return next();
+}
+
+export const testServerMiddleware = [isolationHeaders, cspHeaders, loaderMiddleware];
 
 /** Standalone server for Node tests; resolves with its origin and a close function. */
 export async function createLoaderTestServer() {

@@ -10,7 +10,9 @@
 //   ratelimit (429, Retry-After: 7) | ratelimit-date (429, Retry-After as an HTTP date 3 s ahead) | 503 |
 //   400 | drop (two tokens, half an event, then the socket is destroyed) | malformed (data that is not JSON)
 //   | stall (one token, then silence) | midstream-error (an {"error"} event after one token) | json (ignores
-//   stream: true, answers one JSON completion) | html (200 text/html) | nomodels (/models is 404).
+//   stream: true, answers one JSON completion) | html (200 text/html) | nomodels (/models is 404) |
+//   echo-<hex> (/models lists one model named by the UTF-8 <hex>; a generation streams the prompt, or the
+//   last message, back in three pieces; the prompt "fail" gets a 400 whose message is the model name).
 import { createServer } from 'node:http';
 
 export const WORDS = ['Hello', ',', ' wörld', ' 🌍', '!'];
@@ -35,6 +37,8 @@ function readBody(req) {
     req.on('error', reject);
   });
 }
+
+const echoName = (scenario) => Buffer.from(scenario.slice('echo-'.length), 'hex').toString('utf8');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -78,8 +82,9 @@ export async function handleOpenAIFault(req, res) {
       res.writeHead(404, cors);
       return res.end();
     }
+    const served = scenario.startsWith('echo-') ? [echoName(scenario)] : MODELS;
     res.writeHead(200, { ...cors, 'content-type': 'application/json' });
-    return res.end(JSON.stringify({ object: 'list', data: MODELS.map((id) => ({ id, object: 'model', owned_by: 'test' })) }));
+    return res.end(JSON.stringify({ object: 'list', data: served.map((id) => ({ id, object: 'model', owned_by: 'test' })) }));
   }
   const raw = await readBody(req);
   const body = JSON.parse(raw);
@@ -121,7 +126,20 @@ export async function handleOpenAIFault(req, res) {
   };
   const event = (obj, eol = '\n') => `data: ${JSON.stringify(obj)}${eol}${eol}`;
 
-  if (scenario === 'ok') {
+  if (scenario.startsWith('echo-')) {
+    const text = chat ? String(body.messages?.at(-1)?.content ?? '') : String(body.prompt ?? '');
+    if (text === 'fail') {
+      await send(event({ error: { message: echoName(scenario), type: 'server_error' } }));
+      finished = true;
+      return res.end();
+    }
+    // Three pieces cut between code points, so the client joins them.
+    const chars = [...text];
+    const third = Math.ceil(chars.length / 3);
+    for (let i = 0; i < 3; i++) await send(event(chunkJson(chat, i, chars.slice(i * third, (i + 1) * third).join(''))));
+    for (const c of finalChunks(chat)) await send(event(c));
+    await send('data: [DONE]\n\n');
+  } else if (scenario === 'ok') {
     // CRLF everywhere, a comment, one payload split over two data lines, and writes cut at awkward places.
     let stream = ': keep-alive\r\n\r\n';
     WORDS.forEach((w, i) => {

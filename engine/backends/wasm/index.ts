@@ -31,11 +31,28 @@ function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** Whether even the empty module cannot be compiled: a Content-Security-Policy without 'wasm-unsafe-eval'. */
+function emptyModuleRefused(): boolean {
+  try {
+    new WebAssembly.Module(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 const modules = new Map<string, Promise<WebAssembly.Module>>();
 function compile(base64: string): Promise<WebAssembly.Module> {
   let m = modules.get(base64);
   if (!m) {
-    m = WebAssembly.compile(decodeBase64(base64));
+    m = WebAssembly.compile(decodeBase64(base64)).catch((cause: unknown) => {
+      modules.delete(base64);
+      // the kernels are valid wasm (the build checks them), so a CompileError here means compiling is forbidden
+      if (cause instanceof WebAssembly.CompileError && emptyModuleRefused()) {
+        throw new BackendUnavailableError('wasm', "the page's Content-Security-Policy forbids compiling WebAssembly; add 'wasm-unsafe-eval' to script-src, or use the webgpu or cpu backend", { cause });
+      }
+      throw cause;
+    });
     modules.set(base64, m);
   }
   return m;
