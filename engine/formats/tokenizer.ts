@@ -130,10 +130,12 @@ class LoadedTokenizer implements Tokenizer {
   readonly #tok: HfTokenizer;
   readonly #config: Record<string, unknown>;
   readonly #configFile: string;
+  readonly #tokFile: string;
   #template: Template | null = null;
 
-  constructor(tok: HfTokenizer, config: Record<string, unknown>, configFile: string) {
+  constructor(tok: HfTokenizer, config: Record<string, unknown>, configFile: string, tokFile = 'tokenizer.json') {
     this.#tok = tok;
+    this.#tokFile = tokFile;
     this.#config = config;
     this.#configFile = configFile;
     const id = (key: string): number | null => {
@@ -151,7 +153,14 @@ class LoadedTokenizer implements Tokenizer {
   }
 
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
-    return this.#tok.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    const enc = this.#tok.encode(text, { add_special_tokens: options.addSpecialTokens ?? true });
+    // The library yields `undefined` for a piece its vocabulary lacks when there is no unk_token;
+    // passing that on would be a silently wrong prompt.
+    const bad = enc.ids.findIndex((id) => !Number.isSafeInteger(id));
+    if (bad >= 0) {
+      throw new FormatError(this.#tokFile, `has no id for the piece ${JSON.stringify(enc.tokens[bad])} of the text and no usable "unk_token"; the vocabulary is incomplete or corrupt.`);
+    }
+    return enc.ids;
   }
 
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
@@ -243,7 +252,7 @@ export function loadTokenizer(tokenizerJson: unknown, tokenizerConfig: unknown =
   } catch (cause) {
     throw new FormatError(tokFile, `could not be loaded: ${(cause as Error).message}. The file may come from a newer tokenizers version or be corrupt.`, { cause });
   }
-  return new LoadedTokenizer(tok, config, cfgFile);
+  return new LoadedTokenizer(tok, config, cfgFile, tokFile);
 }
 
 const GPT2_BYTE_LEVEL = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
