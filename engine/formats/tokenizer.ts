@@ -67,6 +67,9 @@ function tokenContent(v: unknown): string | null {
 }
 
 /** The shape the library dereferences without checking; anything else becomes a FormatError here. */
+/** Unused ids tolerated past the listed tokens (reserved slots); see validateTokenizerJson. */
+const MAX_ID_GAP = 65_536;
+
 function validateTokenizerJson(json: Record<string, unknown>, fileName: string): void {
   const model = json['model'];
   if (!isObject(model)) throw new FormatError(fileName, '"model" must be an object describing the tokenizer model (BPE, WordPiece, Unigram…).');
@@ -87,6 +90,15 @@ function validateTokenizerJson(json: Record<string, unknown>, fileName: string):
     if (!isObject(t) || typeof t['content'] !== 'string' || typeof t['id'] !== 'number' || !Number.isSafeInteger(t['id']) || t['id'] < 0) {
       throw new FormatError(fileName, `added token ${JSON.stringify(t)} needs a string "content" and a non-negative integer "id".`);
     }
+  }
+  // The tokenizers library sizes its id → token table by the largest id and walks it end to end
+  // (get_vocab), so one id of 2^31 in a 300-entry file costs minutes and gigabytes. Real vocabularies
+  // are dense (a few reserved holes at most): ids beyond the entry count plus MAX_ID_GAP are corrupt.
+  const entries = (isObject(vocab) ? Object.keys(vocab).length : Array.isArray(vocab) ? vocab.length : 0) + added.length;
+  const idLimit = entries + MAX_ID_GAP;
+  const ids = [...(isObject(vocab) ? Object.entries(vocab) : []), ...added.map((t) => [(t as Record<string, unknown>)['content'], (t as Record<string, unknown>)['id']] as const)];
+  for (const [tok, id] of ids) {
+    if ((id as number) >= idLimit) throw new FormatError(fileName, `token ${JSON.stringify(tok)} has id ${id as number}, far beyond the ${entries} tokens the file lists (ids must stay below ${idLimit}); the file is corrupt.`);
   }
   for (const key of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) {
     const v = json[key];
@@ -118,10 +130,12 @@ class LoadedTokenizer implements Tokenizer {
   readonly #tok: HfTokenizer;
   readonly #config: Record<string, unknown>;
   readonly #configFile: string;
+  readonly #tokFile: string;
   #template: Template | null = null;
 
-  constructor(tok: HfTokenizer, config: Record<string, unknown>, configFile: string) {
+  constructor(tok: HfTokenizer, config: Record<string, unknown>, configFile: string, tokFile = 'tokenizer.json') {
     this.#tok = tok;
+    this.#tokFile = tokFile;
     this.#config = config;
     this.#configFile = configFile;
     const id = (key: string): number | null => {
@@ -139,7 +153,14 @@ class LoadedTokenizer implements Tokenizer {
   }
 
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
-    return this.#tok.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    const enc = this.#tok.encode(text, { add_special_tokens: options.addSpecialTokens ?? true });
+    // The library yields `undefined` for a piece its vocabulary lacks when there is no unk_token;
+    // passing that on would be a silently wrong prompt.
+    const bad = enc.ids.findIndex((id) => !Number.isSafeInteger(id));
+    if (bad >= 0) {
+      throw new FormatError(this.#tokFile, `has no id for the piece ${JSON.stringify(enc.tokens[bad])} of the text and no usable "unk_token"; the vocabulary is incomplete or corrupt.`);
+    }
+    return enc.ids;
   }
 
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
@@ -231,7 +252,7 @@ export function loadTokenizer(tokenizerJson: unknown, tokenizerConfig: unknown =
   } catch (cause) {
     throw new FormatError(tokFile, `could not be loaded: ${(cause as Error).message}. The file may come from a newer tokenizers version or be corrupt.`, { cause });
   }
-  return new LoadedTokenizer(tok, config, cfgFile);
+  return new LoadedTokenizer(tok, config, cfgFile, tokFile);
 }
 
 const GPT2_BYTE_LEVEL = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
