@@ -20,20 +20,27 @@ export interface LazyEngine {
 }
 
 let core: Promise<Engine> | null = null;
+let loaded: Engine | null = null;
 
 /** Starts loading the engine core (once) and resolves with the realm's shared Engine. */
 export function preloadEngine(): Promise<Engine> {
-  core ??= import('../engine/engine.js').then((m) => m.getEngine());
+  if (loaded) return Promise.resolve(loaded);
+  core ??= import('../engine/engine.js').then((m) => (loaded = m.getEngine()));
   // a failed import (network) may be retried by the next call
   core.catch(() => { core = null; });
   return core;
 }
 
+/** Calls the Engine directly once it is loaded (no extra await: the same timing as a static import). */
+function withEngine<T>(call: (engine: Engine) => T | Promise<T>): Promise<T> {
+  return loaded ? Promise.resolve(call(loaded)) : preloadEngine().then(call);
+}
+
 /** The lazy facade over the realm's shared Engine. */
 export const lazyEngine: LazyEngine = {
-  capabilities: async (options) => (await preloadEngine()).capabilities(options),
-  recommendBackend: async (request) => (await preloadEngine()).recommendBackend(request),
-  load: async (src, options) => (await preloadEngine()).load(src, options),
-  unload: async (model) => (await preloadEngine()).unload(model),
-  benchmark: async (options) => (await preloadEngine()).benchmark(options),
+  capabilities: (options) => withEngine((e) => e.capabilities(options)),
+  recommendBackend: (request) => withEngine((e) => e.recommendBackend(request)),
+  load: (src, options) => withEngine((e) => e.load(src, options)),
+  unload: (model) => withEngine((e) => e.unload(model)),
+  benchmark: (options) => withEngine((e) => e.benchmark(options)),
 };
