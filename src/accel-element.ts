@@ -1,16 +1,17 @@
 import { LitElement } from 'lit';
-import { AccelError, getEngine, type Engine } from '../engine/index.js';
+import { AccelError } from '../engine/errors.js';
 import type { AccelErrorDetail, AccelEventMap, AccelEventName } from './events.js';
 import { getEngineClient, type EngineClient } from './engine-client.js';
+import { lazyEngine, type LazyEngine } from './lazy-engine.js';
 
 /**
  * Base of every `<accel-*>` element: typed events that bubble out of shadow roots, access to the shared
  * engine, and one path from any failure to an `accel-error` event.
  */
 export class AccelElement extends LitElement {
-  /** The realm's shared engine (one per page or Worker). */
-  protected get engine(): Engine {
-    return getEngine();
+  /** The realm's shared engine (one per page or Worker); its core is loaded on first use (see lazy-engine.ts). */
+  protected get engine(): LazyEngine {
+    return lazyEngine;
   }
 
   /** The engine that runs models for elements (a Worker by default; see configureElements). */

@@ -1,4 +1,5 @@
-import { InvalidArgumentError, type AudioSamples } from '../engine/index.js';
+import { InvalidArgumentError } from '../engine/errors.js';
+import type { AudioSamples } from '../engine/models/whisper/features.js';
 
 /** What a page can hand to a speech model: a decoded AudioBuffer, samples it already has, or a file. */
 export type AudioInput = AudioSamples | AudioBuffer | Blob;

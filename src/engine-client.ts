@@ -1,4 +1,9 @@
-import { WorkerEngine, defaultWorkerUrl, getEngine, type BackendChoice, type CapabilityReport, type EngineLoadOptions, type ModelHandle, type RecommendRequest } from '../engine/index.js';
+import type { BackendChoice, CapabilityReport, RecommendRequest } from '../engine/capabilities/types.js';
+import type { EngineLoadOptions } from '../engine/engine.js';
+import type { ModelHandle } from '../engine/load-model.js';
+import { WorkerEngine } from '../engine/worker/worker-client.js';
+import { defaultWorkerUrl } from '../engine/worker/worker-url.js';
+import { lazyEngine, preloadEngine } from './lazy-engine.js';
 
 /** What elements need from an engine: the in-thread Engine and the WorkerEngine both provide it. */
 export interface EngineClient {
@@ -32,11 +37,24 @@ function pageMode(): EngineMode | null {
   return v === 'inline' || v === 'worker' || v === 'shared' ? v : null;
 }
 
+function currentMode(): EngineMode {
+  return options.engine ?? pageMode() ?? (typeof Worker === 'function' ? 'worker' : 'inline');
+}
+
+/**
+ * Starts downloading the in-thread engine core when this page will need it (inline mode, or a remote
+ * model, which loads in this thread): elements call it when they connect, so the lazy chunk is on its way
+ * before the first load. Nothing happens in worker mode, where the Worker has its own copy.
+ */
+export function prefetchEngine(inThread = false): void {
+  if (inThread || currentMode() === 'inline') void preloadEngine().catch(() => undefined);
+}
+
 /** The engine the elements on this page share. */
 export function getEngineClient(): EngineClient {
   if (client) return client;
-  const mode = options.engine ?? pageMode() ?? (typeof Worker === 'function' ? 'worker' : 'inline');
+  const mode = currentMode();
   const url = options.workerUrl ?? defaultWorkerUrl();
-  client = mode === 'worker' ? WorkerEngine.start(url) : mode === 'shared' ? WorkerEngine.startShared(url) : getEngine();
+  client = mode === 'worker' ? WorkerEngine.start(url) : mode === 'shared' ? WorkerEngine.startShared(url) : (void preloadEngine(), lazyEngine);
   return client;
 }

@@ -1,4 +1,5 @@
-import { InvalidArgumentError, type RgbaImage } from '../engine/index.js';
+import { InvalidArgumentError } from '../engine/errors.js';
+import type { RgbaImage } from '../engine/models/vit/image-processor.js';
 
 /** What a page can hand to an image model: pixels it already has, an element showing an image, or a file. */
 export type ImageInput = ImageData | RgbaImage | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas | ImageBitmap | Blob;

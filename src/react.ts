@@ -11,9 +11,10 @@ import { AccelCache as AccelCacheElement } from '../components/accel-cache/index
 import { AccelCapabilities as AccelCapabilitiesElement } from '../components/accel-capabilities/index.js';
 import { AccelModel as AccelModelElement } from '../components/accel-model/index.js';
 import { AccelStream as AccelStreamElement } from '../components/accel-stream/index.js';
-import { getEngine, type BackendRequest, type CapabilityReport, type GenerateInput, type GenerateOptions, type Generation, type GenerationResult, type LoadPrecision, type MatrixOptions, type MatrixResult, type BenchmarkProgress, type ModelHandle, type ModelLoadProgress } from '../engine/index.js';
+import type { BackendRequest, CapabilityReport, GenerateInput, GenerateOptions, Generation, GenerationResult, LoadPrecision, MatrixOptions, MatrixResult, BenchmarkProgress, ModelHandle, ModelLoadProgress } from '../engine/index.js';
 import { absoluteSource } from './controllers/model-lookup.js';
 import { getEngineClient } from './engine-client.js';
+import { lazyEngine } from './lazy-engine.js';
 import type { AccelEvent, AccelEventName } from './events.js';
 
 const ev = <K extends AccelEventName>(name: K) => name as EventName<AccelEvent<K>>;
@@ -247,7 +248,7 @@ export function useBenchmark(): UseBenchmarkResult {
     setError(null);
     setResult(null);
     try {
-      const r = await getEngine().benchmark({ ...options, signal: controller.signal, onProgress: setProgress });
+      const r = await lazyEngine.benchmark({ ...options, signal: controller.signal, onProgress: setProgress });
       setResult(r);
       return r;
     } catch (e) {

@@ -14,17 +14,17 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const KB = 1024;
 
-// Budgets in KiB of min+gzip, initial load: the measured size (2026-11-28) plus ~5–7%, so growth is
-// noticed; the reasons say what the bytes are. The issue's target (elements + engine ≤ 60 KB) is not met:
-// the engine core sits on the main thread even when models run in the Worker, and the tokenizer
-// (@huggingface/tokenizers) and chat templates (@huggingface/jinja) alone are ~25 KiB gzipped.
+// Budgets in KiB of min+gzip, initial load. `accel` is held at the issue's target (elements + engine client
+// ≤ 60 KB, with room left for more elements); the others are the measured size (2026-11-28) plus a little,
+// so growth is noticed. The reasons say what the bytes are. The engine core never sits in an element's
+// initial load: elements reach it through src/lazy-engine.ts (a dynamic import) or the Worker.
 const ENTRIES = [
-  { name: 'accel (all elements + engine)', file: 'dist/index.js', budget: 75, why: 'Lit + the elements + the engine client; the engine core (tokenizers, jinja, loader, models), backends, the quantizer, the benchmark runner and chart.js load on first use. The issue’s target is 60' },
+  { name: 'accel (all elements + engine client)', file: 'dist/index.js', budget: 60, why: 'Lit + every element + the Worker client, errors and light engine helpers; the engine core (tokenizers, jinja, loader, models), backends, the quantizer, the benchmark runner and chart.js load on first use (the engine itself is `accel/engine`)' },
   { name: 'accel/engine', file: 'dist/engine.js', budget: 115, why: 'every engine export: core, tokenizers, jinja, loader (IPFS/unixfs, idb), ViT/Whisper, remote models, quantizer, benchmark; backends lazy' },
-  { name: 'accel/accel-model', file: 'dist/components/accel-model.js', budget: 110, why: 'the element + Lit + the engine it loads models with' },
-  { name: 'accel/accel-capabilities', file: 'dist/components/accel-capabilities.js', budget: 110, why: 'the element + Lit + engine (probe, recommend)' },
-  { name: 'accel/react', file: 'dist/react.js', budget: 75, why: 'all elements (react, react-dom and @lit/react are the app’s own, not counted)', external: ['react', 'react-dom', '@lit/react'] },
-  { name: 'CDN accel.min.js', file: 'dist/accel.min.js', budget: 190, prebuilt: true, why: 'everything but chart.js in one file, backends included (no bundler to split them)' },
+  { name: 'accel/accel-model', file: 'dist/components/accel-model.js', budget: 18, why: 'the element + Lit + the Worker client; the in-thread engine (inline mode, remote models) is a lazy chunk, prefetched when the element connects' },
+  { name: 'accel/accel-capabilities', file: 'dist/components/accel-capabilities.js', budget: 18, why: 'the element + Lit + recommendBackend; probing runs in the lazily loaded engine' },
+  { name: 'accel/react', file: 'dist/react.js', budget: 37, why: 'all elements (react, react-dom and @lit/react are the app’s own, not counted)', external: ['react', 'react-dom', '@lit/react'] },
+  { name: 'CDN accel.min.js', file: 'dist/accel.min.js', budget: 190, prebuilt: true, why: 'every element and the whole engine API (src/cdn.ts), everything but chart.js in one file, backends included (no bundler to split them)' },
   { name: 'engine worker accel-worker.js', file: 'dist/accel-worker.js', budget: 170, prebuilt: true, why: 'the whole engine and its backends, loaded in the Worker, not on the main thread' },
 ];
 
@@ -56,7 +56,9 @@ async function measure(entry) {
   const files = new Map(out.outputFiles.map((f) => [f.path, f.contents]));
   const outputs = out.metafile.outputs;
   const key = (p) => resolve('/', p);
-  const entryOut = Object.keys(outputs).find((o) => outputs[o].entryPoint);
+  // the entry's own chunk (the targets of dynamic imports are entry points in the metafile too)
+  const entryOut = Object.keys(outputs).find((o) => outputs[o].entryPoint && resolve(outputs[o].entryPoint) === path);
+  if (!entryOut) throw new Error(`no output chunk for ${entry.file}`);
   // static closure from the entry chunk
   const initial = new Set();
   const walk = (o) => {
@@ -76,7 +78,7 @@ async function measure(entry) {
       initialGz += gz(bytes);
       min += bytes.length;
       for (const [input, { bytesInOutput }] of Object.entries(meta.inputs)) {
-        const group = input.includes('node_modules/') ? input.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : input.replace(/^(.*?\/(chunks|components)\/|dist\/).*$/, '$1');
+        const group = input.includes('node_modules/') ? input.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : input.replace(/^.*?dist\//, '').replace(/-[\w-]{8}\.js$/, '.js');
         inputs.set(group, (inputs.get(group) ?? 0) + bytesInOutput);
       }
     } else lazy += gz(bytes);

@@ -1,10 +1,14 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, query, state } from 'lit/decorators.js';
 import type { Chart as ChartType, ChartConfiguration } from 'chart.js';
-import {
-  AbortError, BenchmarkStore, InvalidArgumentError, formatBytes, histogram, newId, profileFromCapabilities, toCsv, toHtml, toJson, toMarkdown, toRecord,
-  type BackendName, type BenchmarkProgress, type BenchmarkRecord, type HardwareProfile,
-} from '../../engine/index.js';
+import { AbortError, InvalidArgumentError } from '../../engine/errors.js';
+import { formatBytes } from '../../engine/capabilities/recommend.js';
+import type { BackendName } from '../../engine/backends/backend.js';
+import type { BenchmarkProgress } from '../../engine/bench/index.js';
+import { histogram } from '../../engine/bench/stats.js';
+import { newId, profileFromCapabilities, toRecord, type BenchmarkRecord, type HardwareProfile } from '../../engine/bench/records.js';
+import { BenchmarkStore } from '../../engine/bench/storage.js';
+import { toCsv, toHtml, toJson, toMarkdown } from '../../engine/bench/export.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { absoluteSource, findModelElement } from '../../src/controllers/model-lookup.js';
 import type { AccelBenchmarkCompleteDetail } from '../../src/events.js';

@@ -1,6 +1,8 @@
 import { html, nothing, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { StorageError, formatBytes, type CacheEntryInfo, type CacheUsage, type ModelCache } from '../../engine/index.js';
+import { StorageError } from '../../engine/errors.js';
+import { formatBytes } from '../../engine/capabilities/recommend.js';
+import type { CacheEntryInfo, CacheUsage, ModelCache } from '../../engine/loader/cache.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { styles } from './accel-cache.styles.js';
 
@@ -135,8 +137,8 @@ export class AccelCache extends AccelElement {
     document.removeEventListener('accel-ready', this.#onModelReady);
   }
 
-  #cache(): ModelCache {
-    const cache = this.engine.cache;
+  async #cache(): Promise<ModelCache> {
+    const cache = await this.engine.cache();
     if (!cache) throw new StorageError('this context has neither the Cache API nor IndexedDB');
     return cache;
   }
@@ -146,7 +148,7 @@ export class AccelCache extends AccelElement {
     const ticket = ++this.#ticket;
     this.status = this._usage ? this.status : 'loading';
     try {
-      const cache = this.#cache();
+      const cache = await this.#cache();
       const [entries, usage] = await Promise.all([cache.list(), cache.usage()]);
       if (ticket === this.#ticket) {
         this._entries = entries;
@@ -200,7 +202,7 @@ export class AccelCache extends AccelElement {
     this.persisting = true;
     this.announcement = 'Asking the browser to keep this site\'s storage…';
     try {
-      const persisted = await this.#cache().persist();
+      const persisted = await (await this.#cache()).persist();
       this.announcement = persisted
         ? 'Storage is now persistent: the browser will keep cached models when space runs low.'
         : 'The browser declined persistent storage; cached models may be evicted when space runs low.';
@@ -219,7 +221,7 @@ export class AccelCache extends AccelElement {
     this.busy = true;
     this.pending = null;
     try {
-      const cache = this.#cache();
+      const cache = await this.#cache();
       const { removed, freed } = await run(cache);
       await this.refresh();
       const usage = this._usage!;

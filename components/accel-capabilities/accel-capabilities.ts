@@ -1,6 +1,8 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { InvalidArgumentError, formatBytes, recommendBackend, type BackendChoice, type CapabilityReport, type ModelType, type Precision } from '../../engine/index.js';
+import { InvalidArgumentError } from '../../engine/errors.js';
+import { formatBytes, recommendBackend } from '../../engine/capabilities/recommend.js';
+import type { BackendChoice, CapabilityReport, ModelType, Precision } from '../../engine/capabilities/types.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { styles } from './accel-capabilities.styles.js';
 

@@ -1,6 +1,7 @@
 import { html, nothing, type TemplateResult } from 'lit';
 import { property, query, state } from 'lit/decorators.js';
-import { InvalidArgumentError, type Classification, type ClassifyResult } from '../../engine/index.js';
+import { InvalidArgumentError } from '../../engine/errors.js';
+import type { Classification, ClassifyResult } from '../../engine/models/vit/vit.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { resolveModel } from '../../src/controllers/model-lookup.js';
 import { toRgbaImage, type ImageInput } from '../../src/image-data.js';

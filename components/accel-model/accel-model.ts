@@ -1,6 +1,14 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, state } from 'lit/decorators.js';
-import { AbortError, InvalidArgumentError, Model, type ModelType, ServerModel, formatBytes, getEngine, isRemoteSource, type BackendRequest, type ModelHandle, type ModelLoadProgress, type QuantPlan } from '../../engine/index.js';
+import { AbortError, InvalidArgumentError } from '../../engine/errors.js';
+import { formatBytes } from '../../engine/capabilities/recommend.js';
+import type { ModelType } from '../../engine/capabilities/types.js';
+import type { BackendRequest } from '../../engine/engine.js';
+import type { ModelHandle, ModelLoadProgress } from '../../engine/load-model.js';
+import type { QuantPlan } from '../../engine/quant/plan.js';
+import { isRemoteSource } from '../../engine/remote/source.js';
+import { prefetchEngine } from '../../src/engine-client.js';
+import { lazyEngine } from '../../src/lazy-engine.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { absoluteSource } from '../../src/controllers/model-lookup.js';
 import type { AccelModelReadyDetail } from '../../src/events.js';
@@ -169,6 +177,7 @@ export class AccelModel extends AccelElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
+    if (this.src) prefetchEngine(this.#remote());
     if (this.preload && this.src && !this._model && !this.#pending) void this.load().catch(() => undefined);
   }
 
@@ -201,7 +210,7 @@ export class AccelModel extends AccelElement {
       const remote = this.#remote();
       if (remote && this.precision !== 'original') throw new InvalidArgumentError(`<accel-model precision="${this.precision}">: precision applies to local models; a remote server runs the weights it has.`);
       // Remote models load in this thread: they are only HTTP streams, and typed errors keep their fields.
-      const model = remote ? await getEngine().load(absoluteSource(this.src), {
+      const model = remote ? await lazyEngine.load(absoluteSource(this.src), {
         backend: 'remote',
         signal,
         ...(this.apiKey ? { apiKey: this.apiKey } : {}),
@@ -258,8 +267,10 @@ export class AccelModel extends AccelElement {
 
   /** In this thread the model's backend says when its device is lost, before any call fails. */
   #watchLoss(model: ModelHandle): void {
-    if (!(model instanceof Model)) return;
-    void model.backend.lost.then((error) => this.#onLost(model, error));
+    // (an in-thread Model has its backend; worker and remote handles have none: their calls report the loss)
+    const lost = (model as { backend?: { lost?: Promise<unknown> } }).backend?.lost;
+    if (!(lost instanceof Promise)) return;
+    void lost.then((error) => this.#onLost(model, error));
   }
 
   #onLost(model: ModelHandle, error: unknown): void {
@@ -296,7 +307,8 @@ export class AccelModel extends AccelElement {
   }
 
   #unloadModel(model: ModelHandle): void {
-    if (model instanceof ServerModel) getEngine().unload(model);
+    // remote models were loaded in this thread (see load), the others by the client
+    if (model.info.backend === 'remote') void lazyEngine.unload(model);
     else void this.client.unload(model);
   }
 

@@ -1,6 +1,9 @@
 import { html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import { property, query, state } from 'lit/decorators.js';
-import { AbortError, InvalidArgumentError, type ChatMessage, type Generation, type GenerationMetrics, type GenerationResult, type GenerateOptions, type ModelHandle } from '../../engine/index.js';
+import { AbortError, InvalidArgumentError } from '../../engine/errors.js';
+import type { ChatMessage } from '../../engine/formats/tokenizer.js';
+import type { Generation, GenerationMetrics, GenerationResult, GenerateOptions } from '../../engine/generate/index.js';
+import type { ModelHandle } from '../../engine/load-model.js';
 import { AccelElement } from '../../src/accel-element.js';
 import { findModelElement, resolveModel } from '../../src/controllers/model-lookup.js';
 import { generateOverWebSocket } from '../../src/controllers/ws-generation.js';

@@ -1,4 +1,7 @@
-import { InvalidArgumentError, getEngine, isRemoteSource, type ModelHandle } from '../../engine/index.js';
+import { InvalidArgumentError } from '../../engine/errors.js';
+import type { ModelHandle } from '../../engine/load-model.js';
+import { isRemoteSource } from '../../engine/remote/source.js';
+import { lazyEngine } from '../lazy-engine.js';
 import { getEngineClient } from '../engine-client.js';
 
 /** What `<accel-model>` offers to the elements that use it. */
@@ -42,7 +45,7 @@ export function absoluteSource(src: string): string {
 export async function resolveModel(host: Element, model: string, src: string, signal?: AbortSignal): Promise<ModelHandle> {
   if (model) return (await findModelElement(host, model)).ready();
   // Remote models stream over HTTP from this thread (see <accel-model>); a key needs <accel-model>'s apiKey.
-  if (src && isRemoteSource(src)) return getEngine().load(src, { backend: 'remote', ...(signal ? { signal } : {}) });
+  if (src && isRemoteSource(src)) return lazyEngine.load(src, { backend: 'remote', ...(signal ? { signal } : {}) });
   if (src) return getEngineClient().load(absoluteSource(src), signal ? { signal } : {});
   throw new InvalidArgumentError(`<${host.localName}> needs a model="id of an <accel-model>" or a src attribute.`);
 }

@@ -1,4 +1,6 @@
-import { AbortError, AccelError, NetworkError, PushedGeneration, type AccelErrorCode, type GenerateInput, type GenerateOptions, type Generation, type GenerationResult, type TokenEvent } from '../../engine/index.js';
+import { AbortError, AccelError, NetworkError, type AccelErrorCode } from '../../engine/errors.js';
+import type { GenerateInput, GenerateOptions, Generation, GenerationResult, TokenEvent } from '../../engine/generate/index.js';
+import { PushedGeneration } from '../../engine/generate/pushed-generation.js';
 
 type ServerMessage =
   | { type: 'ready' }
