@@ -58,8 +58,9 @@ export interface WebGPUTuning {
   /** Keys per attention chunk (256, 128, 64 or 32, dividing into Dh); null = chosen from the shape (attentionChunk). */
   attentionChunk: number | null;
   /**
-   * Batch-1 rmsNorm, addRmsNorm and swiglu also write their output quantized the way the last int8-activation
-   * GEMV wanted it (int8 modes only), so the GEMV that reads it next skips its quantizing dispatch. Default true.
+   * Batch-1 rmsNorm, addRmsNorm, swiglu and attention (its combine pass) also write their output quantized the
+   * way the last int8-activation GEMV wanted it (int8 modes only), so the GEMV that reads it next skips its
+   * quantizing dispatch. Default true.
    */
   producerQuant: boolean;
 }
@@ -866,7 +867,10 @@ export class WebGPUBackend implements Backend {
     return h.planes === (act === 'int8' ? 1 : 2) ? h : null;
   }
 
-  /** Scratch for the quantized form of `src` (d values), registered so the GEMV that reads `src` finds it. */
+  /**
+   * Scratch for the quantized form of `src` (d values: d · planes code bytes, a vec4 per block of 32), registered
+   * so the GEMV that reads `src` finds it; whoever records the quantizing work (a producer or the GEMV) fills it.
+   */
   #quantizedFor(src: GPUStorage, d: number, q: { bits: Q8Bits; planes: ActivationPlanes }): [GPUStorage, GPUStorage] {
     this.#dropQuantizedActivations();
     const xq = this.#scratch(d * q.planes);
@@ -881,12 +885,8 @@ export class WebGPUBackend implements Backend {
     const c = this.#lastQx;
     this.#qxHint = { bits, planes };
     if (c && c.src === sx && c.k === k && c.bits === bits && c.planes === planes) return [c.xq, c.xd];
-    this.#dropQuantizedActivations();
-    const blocks = k / 32;
-    const xq = this.#scratch(blocks * 32 * planes);
-    const xd = this.#scratch(blocks * 16);
-    this.#run(`qmatvec-q8-x:${bits}:${planes}`, () => quantizeActivationsKernel(bits, planes), [sx, xq, xd], [k], null, Math.ceil(blocks / QX_WORKGROUP));
-    this.#lastQx = { src: sx, k, bits, planes, xq, xd };
+    const [xq, xd] = this.#quantizedFor(sx, k, { bits, planes });
+    this.#run(`qmatvec-q8-x:${bits}:${planes}`, () => quantizeActivationsKernel(bits, planes), [sx, xq, xd], [k], null, Math.ceil(k / 32 / QX_WORKGROUP));
     return [xq, xd];
   }
 
