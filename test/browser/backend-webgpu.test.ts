@@ -1,6 +1,7 @@
 import { expect } from '@open-wc/testing';
 import { CpuBackend } from '../../engine/backends/cpu/cpu-backend.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
+import { TIMESTAMPS_IN_PASSES } from '../../engine/backends/webgpu/webgpu-backend.js';
 import { DeviceLostError, InvalidArgumentError } from '../../engine/errors.js';
 import { loadModel } from '../../engine/load-model.js';
 import type { QuantFormat } from '../../engine/quant/layout.js';
@@ -214,6 +215,30 @@ describe('webgpu backend', function () {
     await expectClose(await gpu.download(made[0]!), await gpu.download(made[1]!), 0, 'profiled dispatches still compute');
     for (const t of [x, w, ...made]) t.dispose();
     await gpu.stopProfile().then(() => { throw new Error('expected a rejection'); }, (e) => expect(e).to.be.instanceOf(InvalidArgumentError));
+  });
+
+  it("kernel profile 'pass' mode times each compute pass whole; dispatchRepeat re-records a kernel without changing its result", async () => {
+    if (!gpu.device.features.has('timestamp-query')) return;
+    const x = gpu.upload(randomTensorData([1, 64], 5), [1, 64]);
+    const w = gpu.upload(randomTensorData([64], 6, 0.5, 1.5), [64]);
+    const plain = gpu.rmsNorm(x, w, 1e-5);
+    const want = await gpu.download(plain);
+    expect(() => gpu.startProfile(8, { mode: 'sideways' as never })).to.throw(InvalidArgumentError, /Unknown profile mode/);
+    if (!gpu.device.features.has(TIMESTAMPS_IN_PASSES)) expect(() => gpu.startProfile(8, { mode: 'in-pass' })).to.throw(InvalidArgumentError, new RegExp(TIMESTAMPS_IN_PASSES));
+    gpu.startProfile(8, { mode: 'pass' });
+    gpu.tuning.dispatchRepeat = { prefix: 'rms-norm', extra: 3 };
+    const before = gpu.stats().dispatches;
+    const again = gpu.rmsNorm(x, w, 1e-5);
+    const other = gpu.silu(x);
+    expect(gpu.stats().dispatches - before, 'a repeated dispatch still counts once').to.equal(2);
+    const got = await gpu.download(again);
+    gpu.tuning.dispatchRepeat = null;
+    const prof = await gpu.stopProfile();
+    expect(prof.map((e) => e.key)).to.deep.equal(['pass']);
+    expect(prof[0]!.calls, 'the download ended the one pass').to.equal(1);
+    expect(prof[0]!.gpuMs).to.be.at.least(0);
+    await expectClose(got, want, 0, 'rms-norm recorded 4 times in a row');
+    for (const t of [x, w, plain, again, other]) t.dispose();
   });
 
   it('attention agrees with the cpu reference for every chunk size (32–256 keys), across chunk edges and causal limits', async () => {

@@ -13,86 +13,21 @@
  */
 import { writeFileSync } from 'node:fs';
 import { globals } from 'webgpu';
-import { benchGpu, copyBandwidth, rng } from './common.js';
+import { benchGpu, copyBandwidth } from './common.js';
+import { RandomStore, SHAPES } from './random-model.js';
 import { createWebGPUBackendInternal, type WebGPUBackend } from '../../engine/backends/webgpu/index.js';
+import { TIMESTAMPS_IN_PASSES, type ProfileMode } from '../../engine/backends/webgpu/webgpu-backend.js';
 import { parseModelConfig, type LlamaConfig } from '../../engine/formats/config.js';
 import type { Tokenizer } from '../../engine/formats/tokenizer.js';
 import { generate } from '../../engine/generate/index.js';
 import { LlamaModel } from '../../engine/models/llama/llama.js';
-import type { PackedWeightData, WeightStore } from '../../engine/models/weights.js';
-import { f16Words, wordsPerRow, type QuantBits } from '../../engine/quant/layout.js';
-import { f32ToF16 } from '../../engine/tensor/dtype.js';
+import type { QuantBits } from '../../engine/quant/layout.js';
 
 Object.assign(globalThis, globals);
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
 const stage = (what: string): void => void process.stderr.write(`[decode ${(performance.now() / 1000).toFixed(1)} s] ${what}\n`);
-
-/** Hugging Face config.json fields of each shape (rope scaling left out: it changes no byte moved). */
-const SHAPES: Record<string, Record<string, unknown>> = {
-  tiny: { model_type: 'llama', hidden_size: 256, intermediate_size: 512, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 32, vocab_size: 4096, max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true },
-  'smollm2-135m': { model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, head_dim: 64, vocab_size: 49152, max_position_embeddings: 8192, rms_norm_eps: 1e-5, rope_theta: 100000, tie_word_embeddings: true },
-  'llama-3.2-1b': { model_type: 'llama', hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, vocab_size: 128256, max_position_embeddings: 131072, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: true },
-  'llama-3.1-8b': { model_type: 'llama', hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 128, vocab_size: 128256, max_position_embeddings: 131072, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: false },
-};
-
-
-/** Random weights by Hugging Face name; one host array per distinct packed shape (each upload is its own GPU buffer). */
-class RandomStore implements WeightStore {
-  #shapes = new Map<string, number[]>();
-  #packedCache = new Map<string, PackedWeightData>();
-  constructor(c: LlamaConfig, private readonly bits: QuantBits) {
-    const d = c.hiddenSize;
-    const q = c.numAttentionHeads * c.headDim;
-    const kv = c.numKeyValueHeads * c.headDim;
-    this.#shapes.set('model.embed_tokens.weight', [c.vocabSize, d]);
-    this.#shapes.set('model.norm.weight', [d]);
-    this.#shapes.set('lm_head.weight', [c.vocabSize, d]);
-    for (let i = 0; i < c.numHiddenLayers; i++) {
-      const p = `model.layers.${i}.`;
-      this.#shapes.set(`${p}input_layernorm.weight`, [d]);
-      this.#shapes.set(`${p}post_attention_layernorm.weight`, [d]);
-      this.#shapes.set(`${p}self_attn.q_proj.weight`, [q, d]);
-      this.#shapes.set(`${p}self_attn.k_proj.weight`, [kv, d]);
-      this.#shapes.set(`${p}self_attn.v_proj.weight`, [kv, d]);
-      this.#shapes.set(`${p}self_attn.o_proj.weight`, [d, q]);
-      this.#shapes.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, d]);
-      this.#shapes.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, d]);
-      this.#shapes.set(`${p}mlp.down_proj.weight`, [d, c.intermediateSize]);
-    }
-  }
-  has(name: string): boolean { return this.#shapes.has(name); }
-  shape(name: string): readonly number[] { return this.#shapes.get(name)!; }
-  f32(name: string): Float32Array {
-    const n = this.shape(name).reduce((a, b) => a * b, 1);
-    const out = new Float32Array(n);
-    const r = rng(n);
-    const isNorm = name.endsWith('norm.weight');
-    // a 4096-value random pattern tiled: fast for 10⁸ values, and just as good for timing
-    const pat = Float32Array.from({ length: 4096 }, () => (isNorm ? 0.9 + 0.2 * r() : (r() - 0.5) * 0.1));
-    for (let i = 0; i < n; i += 4096) out.set(i + 4096 <= n ? pat : pat.subarray(0, n - i), i);
-    return out;
-  }
-  packed(name: string): PackedWeightData | null {
-    if (name.endsWith('norm.weight') || name === 'model.embed_tokens.weight') return null;
-    const [n, k] = this.shape(name) as [number, number];
-    const key = `${n}x${k}`;
-    let p = this.#packedCache.get(key);
-    if (!p) {
-      const r = rng(n * 31 + k);
-      const data = new Uint32Array(n * wordsPerRow(k, this.bits));
-      for (let i = 0; i < data.length; i++) data[i] = (r() * 2 ** 32) >>> 0;
-      const groups = (n * k) / 32;
-      const scales = new Uint32Array(f16Words(groups));
-      const h = f32ToF16(0.02 / (1 << (this.bits - 1)));
-      scales.fill(h | (h << 16));
-      p = { shape: [n, k], format: { bits: this.bits, groupSize: 32, symmetric: true }, data, scales, mins: null };
-      this.#packedCache.set(key, p);
-    }
-    return p;
-  }
-}
 
 interface DecodeResult {
   model: string; bits: number; fused: boolean; params: number; weightBytes: number;
@@ -104,8 +39,12 @@ interface DecodeResult {
   dispatchesPerToken: number; submitsPerToken: number;
   /** Wall ms per decode step spent recording (JS + Dawn encoding), the rest waiting for the GPU and the readback. */
   recordMsPerToken: number;
-  /** --profile: GPU time per kernel per decode step (each dispatch timed in its own pass). */
-  profile: { steps: number; gpuMsPerStep: number; kernels: { key: string; callsPerStep: number; msPerStep: number }[] } | null;
+  /** --profile: GPU time per kernel per decode step (in-pass: what each dispatch adds to its pass; dispatch: each timed in its own pass). */
+  profile: {
+    mode: ProfileMode; steps: number; gpuMsPerStep: number; kernels: { key: string; callsPerStep: number; msPerStep: number }[];
+    /** GPU ms of one decode step recorded as usual (one pass), and what one more dispatch of each kernel adds to it. */
+    stepGpuMs?: number; chain?: { key: string; callsPerStep: number; usEach: number }[];
+  } | null;
   /** --ab: the tuning this row ran with. */
   tuning?: Record<string, boolean>;
   /** Decode figures are medians of this many runs (--repeat). */
@@ -194,19 +133,39 @@ async function bench(b: WebGPUBackend, name: string, bits: QuantBits, copy: numb
   for (const [vi, v] of variants.entries()) {
     apply(v);
     const m = per[vi]!;
-    // kernel profile: GPU time per kernel over a few decode steps, each dispatch in its own timed pass
+    // kernel profile: GPU time per kernel over a few decode steps: what each dispatch adds to the pass where the
+    // device has timestamps inside passes, else each dispatch in its own timed pass
     let profile: DecodeResult['profile'] = null;
     if (args.includes('--profile') && b.device.features.has('timestamp-query')) {
       const n = Math.max(1, Math.min(8, Math.floor(2048 / Math.max(1, m.dispatches))));
       model.resetCache(promptLen);
       let tok = 1;
-      b.startProfile(2048);
+      const mode = b.device.features.has(TIMESTAMPS_IN_PASSES) ? 'in-pass' : 'dispatch';
+      b.startProfile(2048, { mode });
       for (let i = 0; i < n; i++) tok = await greedy(() => model.forward(Int32Array.of(tok)));
       const k = await b.stopProfile();
       const total = k.reduce((a, e) => a + e.gpuMs, 0);
-      profile = { steps: n, gpuMsPerStep: total / n, kernels: k.map((e) => ({ key: e.key, callsPerStep: e.calls / n, msPerStep: e.gpuMs / n })) };
-      console.log(`${name} q${bits}${v ? ` ${JSON.stringify(v)}` : ''}: kernel GPU time ${profile.gpuMsPerStep.toFixed(3)} ms per step (${n} steps profiled)`);
-      for (const e of profile.kernels.slice(0, 12)) console.log(`  ${e.msPerStep.toFixed(3)} ms  ${e.callsPerStep.toFixed(1)}×  ${e.key}`);
+      profile = { mode, steps: n, gpuMsPerStep: total / n, kernels: k.map((e) => ({ key: e.key, callsPerStep: e.calls / n, msPerStep: e.gpuMs / n })) };
+      // in the chain: the GPU time of whole decode steps (one pass each), and what each kernel adds to it when
+      // its dispatches are recorded 1 + EXTRA times (medians of 3 interleaved rounds of 6 steps)
+      const EXTRA = 4;
+      const stepMs = async (prefix: string | null): Promise<number> => {
+        b.tuning.dispatchRepeat = prefix ? { prefix, extra: EXTRA } : null;
+        model.resetCache(promptLen);
+        b.startProfile(64, { mode: 'pass' });
+        for (let i = 0; i < 6; i++) tok = await greedy(() => model.forward(Int32Array.of(tok)));
+        const passes = await b.stopProfile();
+        b.tuning.dispatchRepeat = null;
+        return passes.reduce((a, e) => a + e.gpuMs, 0) / 6;
+      };
+      const keys = profile.kernels.map((e) => e.key);
+      const runs = new Map<string | null, number[]>([[null, []], ...keys.map((key) => [key, []] as [string, number[]])]);
+      for (let r = 0; r < 3; r++) for (const key of runs.keys()) runs.get(key)!.push(await stepMs(key));
+      const base = median(runs.get(null)!);
+      profile.stepGpuMs = base;
+      profile.chain = profile.kernels.map((e) => ({ key: e.key, callsPerStep: e.callsPerStep, usEach: (1000 * (median(runs.get(e.key)!) - base)) / (EXTRA * e.callsPerStep) }));
+      console.log(`${name} q${bits}${v ? ` ${JSON.stringify(v)}` : ''}: a decode step takes ${base.toFixed(3)} ms of GPU time in one pass; kernel GPU time ${profile.gpuMsPerStep.toFixed(3)} ms per step (${n} steps profiled, ${mode})`);
+      for (const [i, e] of profile.kernels.slice(0, 12).entries()) console.log(`  ${e.msPerStep.toFixed(3)} ms  ${e.callsPerStep.toFixed(1)}×  ${((1000 * e.msPerStep) / e.callsPerStep).toFixed(2)} µs each alone, ${profile.chain[i]!.usEach.toFixed(2)} µs each in the chain  ${e.key}`);
     }
     const decodeMs = median(m.gen);
     const decodeTokPerS = (1000 * steps) / decodeMs;

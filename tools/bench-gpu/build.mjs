@@ -9,6 +9,7 @@ await build({
     'bench-kernels': `${here}bench-kernels.ts`,
     'gemv-lab': `${here}gemv-lab.ts`,
     'bench-decode': `${here}bench-decode.ts`,
+    'bench-dispatch': `${here}bench-dispatch.ts`,
     'bench-quant': `${here}../bench-quant.ts`,
   },
   outdir: `${here}dist`,

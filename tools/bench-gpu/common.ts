@@ -14,13 +14,13 @@ export function rng(seed: number): () => number {
 }
 
 /**
- * Dawn's GPU entry point with exact timestamps (Dawn rounds them to 100 µs by default, longer than one GEMV)
- * and no lazy clearing; plain when the binding rejects those toggles. The caller must hold the returned object
+ * Dawn's GPU entry point with exact timestamps (Dawn rounds them to 100 µs by default, longer than one GEMV),
+ * no lazy clearing, and unsafe APIs allowed (for timestamps inside passes: in-pass kernel profiles); plain when the binding rejects those toggles. The caller must hold the returned object
  * for the whole run: Dawn's Node binding crashes if GC collects it while work is pending.
  */
 export function benchGpu(): GPU {
   try {
-    return create(['disable-dawn-features=timestamp_quantization,lazy_clear_resource_on_first_use']);
+    return create(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization,lazy_clear_resource_on_first_use']);
   } catch {
     return create([]);
   }

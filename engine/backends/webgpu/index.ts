@@ -1,6 +1,6 @@
 import { WebGPUUnavailableError } from '../../errors.js';
 import type { Backend } from '../backend.js';
-import { WebGPUBackend } from './webgpu-backend.js';
+import { TIMESTAMPS_IN_PASSES, WebGPUBackend } from './webgpu-backend.js';
 
 export { WebGPUBackend, type WebGPUTuning } from './webgpu-backend.js';
 
@@ -40,6 +40,7 @@ export async function createWebGPUBackendInternal(opts: CreateWebGPUBackendOptio
   const requiredFeatures: GPUFeatureName[] = [];
   if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  if (adapter.features.has(TIMESTAMPS_IN_PASSES)) requiredFeatures.push(TIMESTAMPS_IN_PASSES as GPUFeatureName);
   let device: GPUDevice;
   try {
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures });

@@ -63,7 +63,16 @@ export interface WebGPUTuning {
    * quantizing dispatch. Default true.
    */
   producerQuant: boolean;
+  /**
+   * Measurement only: dispatches whose pipeline key starts with `prefix` are recorded 1 + `extra` times in a
+   * row. A step's added GPU time over `extra` × their count is what one such dispatch costs inside the chain of
+   * dependent dispatches (kernels that update in place then compute wrong values). Default null.
+   */
+  dispatchRepeat: { prefix: string; extra: number } | null;
 }
+
+/** How startProfile times: each dispatch in its own pass, each pass whole, or each dispatch inside its pass. */
+export type ProfileMode = 'dispatch' | 'pass' | 'in-pass';
 
 export interface WebGPUBackendInit {
   device: GPUDevice;
@@ -98,8 +107,14 @@ export class WebGPUBackend implements Backend {
   #ring: UniformRing;
   #pipes = new Map<string, Pipe>();
   #layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
-  #bindGroups = new Map<string, GPUBindGroup>();
+  /**
+   * Bind groups by pipeline id, then buffer ids in binding order: a trie of number-keyed maps, so the lookup on
+   * every dispatch builds no key string.
+   */
+  #bindGroups: BindGroupNode = { bg: null, next: new Map() };
+  #bindGroupCount = 0;
   #ropeTables = new Map<string, GPUStorage>();
+  #lastRope: { invFreq: Float64Array | undefined; theta: number; rd: number; scale: number; table: GPUStorage } | null = null;
   /** Ids of the invFreq arrays models pass to rope, for the rope table cache keys. */
   #invFreqIds = new WeakMap<Float64Array, number>();
   #invFreqNext = 1;
@@ -113,8 +128,11 @@ export class WebGPUBackend implements Backend {
   #qxHint: { bits: Q8Bits; planes: ActivationPlanes } | null = null;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
-  /** A running kernel profile (startProfile): the kernel key of each timed dispatch, in order. */
-  #profile: { querySet: GPUQuerySet; capacity: number; keys: string[] } | null = null;
+  /**
+   * A running kernel profile (startProfile): the kernel key of each timed dispatch, in order, and the two
+   * timestamp queries whose difference is its time; `next` is the next free query.
+   */
+  #profile: { querySet: GPUQuerySet; queries: number; mode: ProfileMode; keys: string[]; stamps: number[]; next: number; pass: GPUComputePassEncoder | null } | null = null;
   /** Serial of the batch being recorded; buffers remember the batch that last touched them. */
   #batch = 0;
   #allocated = 0;
@@ -142,7 +160,7 @@ export class WebGPUBackend implements Backend {
     this.#keepAlive = init.keepAlive ?? [];
     this.adapterInfo = init.adapterInfo;
     this.hasSubgroups = device.features.has('subgroups');
-    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null, attentionChunk: null, producerQuant: true };
+    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null, attentionChunk: null, producerQuant: true, dispatchRepeat: null };
     this.#pool = new BufferPool((size) => device.createBuffer({ size, usage: STORAGE_USAGE }), STORAGE_USAGE, device.limits.maxStorageBufferBindingSize);
     this.#staging = new BufferPool((size) => device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST }));
     this.#ring = new UniformRing(device, Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment), UNIFORM_SLOTS);
@@ -182,17 +200,27 @@ export class WebGPUBackend implements Backend {
   }
 
   /**
-   * Starts a kernel profile (devices with `timestamp-query`): each of the next `capacity` dispatches (at most 2048)
-   * runs in its own compute pass with GPU timestamps at its start and end. Separate passes cost the GPU a little
-   * more than one pass of many dispatches, so use it to see where the time goes, not to time the whole.
+   * Starts a GPU time profile (devices with `timestamp-query`) of the next `capacity` dispatches or passes (at
+   * most 2048). Modes:
+   * - 'dispatch' (default): each dispatch runs in its own compute pass with timestamps at its start and end;
+   *   separate passes cost the GPU a few µs more per dispatch than one pass of many, so this shows where the time
+   *   goes, not the whole.
+   * - 'pass': the work is recorded as usual and each compute pass is timed whole (key 'pass'): the GPU time of a
+   *   step as it runs. With `tuning.dispatchRepeat` this measures what one more dispatch of a kernel costs inside
+   *   the chain of dependent dispatches.
+   * - 'in-pass': dispatches stay in their pass and a timestamp follows each one, so each is timed by what it adds
+   *   to the chain (needs Dawn's native `chromium-experimental-timestamp-query-inside-passes`).
    */
-  startProfile(capacity = 2048): void {
+  startProfile(capacity = 2048, opts: { mode?: ProfileMode } = {}): void {
     this.#alive();
     if (!this.device.features.has('timestamp-query')) throw new InvalidArgumentError('Kernel profiles need the timestamp-query feature, which this device lacks.');
     if (this.#profile) throw new InvalidArgumentError('A kernel profile is already running; stopProfile() first.');
+    const mode = opts.mode ?? 'dispatch';
+    if (mode !== 'dispatch' && mode !== 'pass' && mode !== 'in-pass') throw new InvalidArgumentError(`Unknown profile mode ${String(mode)}: 'dispatch', 'pass' or 'in-pass'.`);
+    if (mode === 'in-pass' && !this.device.features.has(TIMESTAMPS_IN_PASSES)) throw new InvalidArgumentError(`An in-pass kernel profile needs the ${TIMESTAMPS_IN_PASSES} feature, which this device lacks.`);
     const n = Math.max(1, Math.min(2048, Math.floor(capacity)));
     this.#endPass();
-    this.#profile = { querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * n }), capacity: n, keys: [] };
+    this.#profile = { querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * n }), queries: 2 * n, mode, keys: [], stamps: [], next: 0, pass: null };
   }
 
   /** Ends the profile: GPU time per kernel key (sorted by total, longest first) over the profiled dispatches. */
@@ -204,11 +232,11 @@ export class WebGPUBackend implements Backend {
     const n = p.keys.length;
     const out = new Map<string, KernelProfileEntry>();
     if (n > 0) {
-      const bytes = 16 * n;
+      const bytes = 8 * p.next;
       const resolve = this.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
       const read = this.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
       const enc = this.#endPass();
-      enc.resolveQuerySet(p.querySet, 0, 2 * n, resolve, 0);
+      enc.resolveQuerySet(p.querySet, 0, p.next, resolve, 0);
       enc.copyBufferToBuffer(resolve, 0, read, 0, bytes);
       this.flush();
       await this.#guard(read.mapAsync(MapMode.READ));
@@ -217,7 +245,7 @@ export class WebGPUBackend implements Backend {
       for (const b of [resolve, read]) b.destroy();
       for (let i = 0; i < n; i++) {
         const e = out.get(p.keys[i]!) ?? { key: p.keys[i]!, calls: 0, gpuMs: 0 };
-        const d = ts[2 * i + 1]! - ts[2 * i]!;
+        const d = ts[p.stamps[2 * i + 1]!]! - ts[p.stamps[2 * i]!]!;
         e.calls++;
         if (d > 0n) e.gpuMs += Number(d) / 1e6;
         out.set(e.key, e);
@@ -338,7 +366,8 @@ export class WebGPUBackend implements Backend {
     this.#disposed = true;
     this.#encoder = null;
     this.#pass = null;
-    this.#bindGroups.clear();
+    this.#bindGroups = { bg: null, next: new Map() };
+    this.#bindGroupCount = 0;
     this.#pipes.clear();
     this.#lastQx = null;
     if (this.#lostError === null) {
@@ -791,6 +820,15 @@ export class WebGPUBackend implements Backend {
   /** f [rd/2, 2]: θ^(−2p/rd) / (2π · scale) as c1 (12 significant bits) + c2, cached per (θ, rd, scale). */
   #ropeFrequencies(opts: RopeOptions, rd: number): GPUStorage {
     const scale = opts.scale ?? 1;
+    // every layer of a step asks for the same table: answered without building its key
+    const last = this.#lastRope;
+    if (last && last.invFreq === opts.invFreq && last.theta === opts.theta && last.rd === rd && last.scale === scale) return last.table;
+    const table = this.#ropeTable(opts, rd, scale);
+    this.#lastRope = { invFreq: opts.invFreq, theta: opts.theta, rd, scale, table };
+    return table;
+  }
+
+  #ropeTable(opts: RopeOptions, rd: number, scale: number): GPUStorage {
     let key = `${opts.theta}:${rd}:${scale}`;
     if (opts.invFreq) {
       let id = this.#invFreqIds.get(opts.invFreq);
@@ -853,7 +891,7 @@ export class WebGPUBackend implements Backend {
   q8Shape(bits: Q8Bits, planes: ActivationPlanes): Q8Shape {
     const t = this.tuning;
     const d = q8DefaultShape(bits, planes, this.#qmatvecSubgroup(32) === 32);
-    return { ...d, wg: t.matvecWorkgroup ?? d.wg, rows: t.matvecRows ?? d.rows, unroll: t.matvecUnroll ?? d.unroll };
+    return { wg: t.matvecWorkgroup ?? d.wg, tpr: d.tpr, rows: t.matvecRows ?? d.rows, unroll: t.matvecUnroll ?? d.unroll, subgroup: d.subgroup };
   }
 
   /**
@@ -994,24 +1032,27 @@ export class WebGPUBackend implements Backend {
   }
 
   #bindGroup(pipe: Pipe, buffers: GPUStorage[]): GPUBindGroup {
-    let key = String(pipe.id);
-    for (const b of buffers) key += `:${b.id}`;
-    const hit = this.#bindGroups.get(key);
-    if (hit) {
-      this.#stats.bindGroupHits++;
-      return hit;
+    if (this.#bindGroupCount >= BIND_GROUP_CACHE) {
+      this.#bindGroups = { bg: null, next: new Map() };
+      this.#bindGroupCount = 0;
     }
-    if (this.#bindGroups.size >= BIND_GROUP_CACHE) this.#bindGroups.clear();
-    const bg = this.device.createBindGroup({
-      layout: pipe.layout,
-      entries: [
-        { binding: 0, resource: { buffer: this.#ring.buffer, offset: 0, size: UNIFORM_SLOT } },
-        ...buffers.map((b, i) => ({ binding: i + 1, resource: { buffer: b.buffer } })),
-      ],
-    });
-    this.#bindGroups.set(key, bg);
+    let node = this.#bindGroups;
+    for (let i = -1; i < buffers.length; i++) {
+      const id = i < 0 ? pipe.id : buffers[i]!.id;
+      let next = node.next.get(id);
+      if (!next) node.next.set(id, (next = { bg: null, next: new Map() }));
+      node = next;
+    }
+    if (node.bg) {
+      this.#stats.bindGroupHits++;
+      return node.bg;
+    }
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.#ring.buffer, offset: 0, size: UNIFORM_SLOT } }];
+    for (const [i, b] of buffers.entries()) entries.push({ binding: i + 1, resource: { buffer: b.buffer } });
+    node.bg = this.device.createBindGroup({ layout: pipe.layout, entries });
+    this.#bindGroupCount++;
     this.#stats.bindGroupsCreated++;
-    return bg;
+    return node.bg;
   }
 
   /**
@@ -1024,19 +1065,36 @@ export class WebGPUBackend implements Backend {
     const pipe = this.#pipe(key, make);
     if (this.#ring.full) this.#submit();
     const offset = this.#ring.push(params, floats ?? undefined);
-    const prof = this.#profile !== null && this.#profile.keys.length < this.#profile.capacity ? this.#profile : null;
+    const prof = this.#profile !== null && this.#profile.mode !== 'pass' && this.#profile.next + 2 <= this.#profile.queries ? this.#profile : null;
     let pass: GPUComputePassEncoder;
-    if (prof) {
-      const i = 2 * prof.keys.length;
+    if (prof?.mode === 'dispatch') {
+      const i = prof.next;
+      prof.next += 2;
       prof.keys.push(key);
+      prof.stamps.push(i, i + 1);
       this.#pass = pass = this.#endPass().beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 } });
     } else {
       pass = this.#computePass();
     }
+    // in-pass: a timestamp opens each pass, then one follows every dispatch (it times from the previous one)
+    const stamp = prof?.mode === 'in-pass' ? (i: number): void => (pass as unknown as { writeTimestamp(q: GPUQuerySet, i: number): void }).writeTimestamp(prof.querySet, i) : null;
+    if (stamp && prof!.pass !== pass) {
+      stamp(prof!.next);
+      prof!.pass = pass;
+      prof!.next++;
+    }
     pass.setPipeline(pipe.pipeline);
     pass.setBindGroup(0, this.#bindGroup(pipe, buffers), [offset]);
-    pass.dispatchWorkgroups(x, y, z);
-    if (prof) this.#endPass();
+    const rep = this.tuning.dispatchRepeat;
+    const times = rep && key.startsWith(rep.prefix) ? 1 + rep.extra : 1;
+    for (let r = 0; r < times; r++) pass.dispatchWorkgroups(x, y, z);
+    if (stamp) {
+      stamp(prof!.next);
+      prof!.keys.push(key);
+      prof!.stamps.push(prof!.next - 1, prof!.next);
+      prof!.next++;
+    }
+    if (prof?.mode === 'dispatch') this.#endPass();
     for (const b of buffers) b.lastBatch = this.#batch;
     this.#stats.dispatches++;
   }
@@ -1044,7 +1102,14 @@ export class WebGPUBackend implements Backend {
   #computePass(): GPUComputePassEncoder {
     if (this.#pass) return this.#pass;
     this.#encoder ??= this.device.createCommandEncoder();
-    this.#pass = this.#encoder.beginComputePass();
+    const prof = this.#profile?.mode === 'pass' && this.#profile.next + 2 <= this.#profile.queries ? this.#profile : null;
+    if (prof) {
+      const i = prof.next;
+      prof.next += 2;
+      prof.keys.push('pass');
+      prof.stamps.push(i, i + 1);
+    }
+    this.#pass = this.#encoder.beginComputePass(prof ? { timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: prof.next - 2, endOfPassWriteIndex: prof.next - 1 } } : undefined);
     return this.#pass;
   }
 
@@ -1069,6 +1134,12 @@ export class WebGPUBackend implements Backend {
   }
 }
 
+/** A node of the bind group cache: the group for the ids on the path here, and the next id's nodes. */
+interface BindGroupNode {
+  bg: GPUBindGroup | null;
+  next: Map<number, BindGroupNode>;
+}
+
 /** GPU time of one kernel (pipeline key) in a profile. */
 export interface KernelProfileEntry {
   key: string;
@@ -1081,6 +1152,9 @@ function vec4Norm(d: number, add: boolean): [string, () => KernelDef] | null {
   if (d === 0 || d % 4 !== 0 || d > NORM_VEC4_MAX_D) return null;
   return [`${add ? 'add-rms-norm' : 'rms-norm'}:v${d}`, () => rmsNormVec4Kernel(d, add)];
 }
+
+/** Dawn's native feature for timestamps between the dispatches of a pass (in-pass kernel profiles). */
+export const TIMESTAMPS_IN_PASSES = 'chromium-experimental-timestamp-query-inside-passes';
 
 const F2: ReadonlySet<number> = new Set([2]);
 const F7: ReadonlySet<number> = new Set([7]);
