@@ -152,6 +152,12 @@ export interface Backend extends TensorOwner {
    * written into kCache, vCache [Hkv, S, Dh] at positions opts.pos0 … : rope × 2 and kvWrite × 2 in one op.
    */
   qkvRope?(qkv: Tensor, kCache: Tensor, vCache: Tensor, opts: QkvRopeOptions): Tensor;
+  /**
+   * One decode step's attention from the fused projection: qkv [1, (Hq + 2·Hkv) · Dh] → out [1, Hq, Dh] =
+   * attention(q rotated, caches, { past: opts.pos0 }) after k rotated and v are written into the caches at
+   * opts.pos0 — qkvRope then attention, as one op (one dispatch fewer per layer where the backend fuses them).
+   */
+  attentionRope?(qkv: Tensor, kCache: Tensor, vCache: Tensor, opts: QkvRopeOptions): Tensor;
   /** Rows `ids` i32 [T] of a packed table [V, D], dequantized → f32 [T, D]: a quantized embedding's gather. */
   qembedding?(table: QuantizedTensor, ids: Tensor): Tensor;
   /** Tensors of one dtype with equal trailing dims, stacked along axis 0 into a new tensor (fusing weights at load). */

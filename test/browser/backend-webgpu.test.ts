@@ -293,7 +293,7 @@ describe('webgpu backend', function () {
         x.dispose();
       }
     } finally {
-      Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
+      Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2', stageActivations: true });
     }
   });
 
@@ -327,12 +327,32 @@ describe('webgpu backend', function () {
     for (const t of [x2, y, y2, y3]) t.dispose();
   }
 
+  it('the int8-activation GEMV stages x in workgroup memory where it fits the device limit, and reads it from storage where not', async () => {
+    if (!gpu.device.features.has('timestamp-query')) return;
+    const f: QuantFormat = { bits: 4, groupSize: 32, symmetric: true };
+    const limit = gpu.device.limits.maxComputeWorkgroupStorageSize;
+    // two planes: 80 bytes of workgroup memory per block of 32
+    const fits = 32 * Math.floor(limit / 80);
+    for (const [k, staged] of [[608, true], [fits + 32, false]] as const) {
+      const p = randomQuantized(f, 8, k, 7);
+      const q = gpu.uploadQuantized(f, [8, k], p.data, p.scales, p.mins);
+      const x = gpu.upload(randomTensorData([k], 8), [k]);
+      gpu.startProfile(8);
+      const y = gpu.qmatvec(q, x);
+      const keys = (await gpu.stopProfile()).map((e) => e.key).filter((key) => key.startsWith('qmatvec-q8:'));
+      expect(keys.length, `K ${k}`).to.equal(1);
+      expect(keys[0]!.endsWith(`:x${k / 32}`), `K ${k}: ${keys[0]}`).to.equal(staged);
+      disposeQuantized(q);
+      for (const t of [x, y]) t.dispose();
+    }
+  });
+
   it('qmatvec with int8 activations (two planes, one plane) stays within its error bound for every split, format and reduction path', async () => {
     const info = gpu.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number }) | undefined;
     const sg32 = gpu.hasSubgroups && info?.subgroupMinSize === 32 && info.subgroupMaxSize === 32;
     if (!sg32) console.warn(`subgroup size is not 32 (${info?.subgroupMinSize}–${info?.subgroupMaxSize}): only the workgroup-reduction path of the int8-activation GEMV ran`);
     // [workgroup, rows, unroll]: block tails (K / 32 not a multiple of 32 · unroll) and rows past N
-    const splits: [number, number, number][] = [[128, 1, 4], [128, 2, 1], [64, 4, 2], [256, 1, 1]];
+    const splits: [number, number, number][] = [[128, 1, 4], [128, 2, 1], [128, 4, 2], [64, 4, 2], [256, 1, 1]];
     const formats: [QuantFormat, number, number][] = [
       [{ bits: 4, groupSize: 32, symmetric: true }, 37, 608],
       [{ bits: 4, groupSize: 128, symmetric: false }, 9, 4096],
@@ -346,19 +366,64 @@ describe('webgpu backend', function () {
       for (const [i, [f, n, k]] of formats.entries()) {
         for (const [wg, rows, unroll] of splits) {
           for (const sg of sg32 ? [true, false] : [false]) {
-            Object.assign(t, { matvecWorkgroup: wg, matvecRows: rows, matvecUnroll: unroll, subgroups: sg });
-            for (const act of ['int8x2', 'int8'] as const) await int8Case(f, n, k, 60 + i, act, `int${f.bits} g${f.groupSize} ${f.symmetric ? 'sym' : 'asym'} [${n}, ${k}] wg ${wg} rows ${rows} unroll ${unroll} subgroups=${sg}`);
+            // x staged in workgroup memory (the default where it fits) and read from storage
+            for (const stage of i < 2 && (rows === 4 || rows === 2) ? [true, false] : [true]) {
+              Object.assign(t, { matvecWorkgroup: wg, matvecRows: rows, matvecUnroll: unroll, subgroups: sg, stageActivations: stage });
+              for (const act of ['int8x2', 'int8'] as const) await int8Case(f, n, k, 60 + i, act, `int${f.bits} g${f.groupSize} ${f.symmetric ? 'sym' : 'asym'} [${n}, ${k}] wg ${wg} rows ${rows} unroll ${unroll} subgroups=${sg} staged=${stage}`);
+            }
           }
         }
       }
-      Object.assign(t, { matvecWorkgroup: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups });
+      Object.assign(t, { matvecWorkgroup: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, stageActivations: true });
       await fc.assert(fc.asyncProperty(
         fc.constantFrom<QuantFormat>(...([8, 4, 2] as const).flatMap((bits) => [32, 64, 128].flatMap((groupSize) => [true, false].map((symmetric) => ({ bits, groupSize, symmetric }) as QuantFormat)))),
         fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6 }), fc.nat(),
         (f, n, groups, seed) => int8Case(f, n, groups * f.groupSize, seed, 'int8x2', `random int${f.bits} g${f.groupSize} ${f.symmetric ? 'sym' : 'asym'} [${n}, ${groups * f.groupSize}]`),
       ), { numRuns: 12, seed: 20261123 });
     } finally {
-      Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2' });
+      Object.assign(t, { matvecWorkgroup: null, matvecTpr: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, qmatvecActivations: 'int8x2', stageActivations: true });
+    }
+  });
+
+  it('attentionRope (one decode step from qkv) matches cpu qkvRope + attention, caches included, for every chunk size and at chunk edges', async () => {
+    const invFreq = (rd: number, theta: number): Float64Array => Float64Array.from({ length: rd / 2 }, (_, i) => theta ** (-(2 * i) / rd));
+    // [Hq, Hkv, Dh, past, rotary dims, style]
+    const cases = [[8, 2, 128, 161, 128, 'half'], [4, 4, 64, 31, 64, 'half'], [4, 2, 64, 64, 64, 'half'], [2, 1, 80, 97, 64, 'interleaved'], [3, 1, 32, 0, 32, 'half']] as const;
+    const t = gpu.tuning;
+    try {
+      for (const [hq, hkv, dh, past, rd, style] of cases) {
+        const sLen = past + 5;
+        const opts = { pos0: past, theta: 10000, rotaryDim: rd, style, heads: hq, kvHeads: hkv, invFreq: invFreq(rd, 10000) };
+        const xd = randomTensorData([1, (hq + 2 * hkv) * dh], dh + past);
+        const kd = randomTensorData([hkv, sLen, dh], dh + past + 1);
+        const vd = randomTensorData([hkv, sLen, dh], dh + past + 2);
+        const kc = cpu.upload(kd, [hkv, sLen, dh]);
+        const vc = cpu.upload(vd, [hkv, sLen, dh]);
+        const q = cpu.qkvRope(cpu.upload(xd, [1, (hq + 2 * hkv) * dh]), kc, vc, opts);
+        const ref = await cpu.download(cpu.attention(q, kc, vc, { past }));
+        const [kRef, vRef] = [await cpu.download(kc), await cpu.download(vc)];
+        for (const chunk of [null, 32, 64, 256]) {
+          if (chunk !== null && dh % (256 / chunk) !== 0) continue;
+          t.attentionChunk = chunk;
+          const [gk, gv] = [gpu.upload(kd, [hkv, sLen, dh]), gpu.upload(vd, [hkv, sLen, dh])];
+          const x = gpu.upload(xd, [1, (hq + 2 * hkv) * dh]);
+          const before = gpu.stats().dispatches;
+          const out = gpu.attentionRope(x, gk, gv, opts);
+          const label = `Hq ${hq} Hkv ${hkv} Dh ${dh} past ${past} rd ${rd} ${style} chunk ${chunk ?? 'auto'}`;
+          expect(gpu.stats().dispatches - before, `${label}: partial + combine, no qkvRope dispatch`).to.equal(2);
+          expect(out.shape).to.deep.equal([1, hq, dh]);
+          await expectClose(await gpu.download(out), ref, 2e-5, `${label}: output`);
+          await expectClose(await gpu.download(gk), kRef, 2e-5, `${label}: k cache`);
+          await expectClose(await gpu.download(gv), vRef, 0, `${label}: v cache`);
+          for (const tt of [gk, gv, x, out]) tt.dispose();
+        }
+      }
+      const x = gpu.upload(new Float32Array(2 * 3 * 32), [2, 3 * 32]);
+      const [gk, gv] = [gpu.upload(new Float32Array(32 * 8), [1, 8, 32]), gpu.upload(new Float32Array(32 * 8), [1, 8, 32])];
+      expect(() => gpu.attentionRope(x, gk, gv, { pos0: 0, theta: 10000, heads: 1, kvHeads: 1 })).to.throw(InvalidArgumentError, /one token/);
+      for (const tt of [x, gk, gv]) tt.dispose();
+    } finally {
+      t.attentionChunk = null;
     }
   });
 

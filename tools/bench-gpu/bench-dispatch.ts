@@ -61,28 +61,44 @@ const pipes = [0, 1].map(() => device.createComputePipeline({ layout: pl, comput
 const ring = device.createBuffer({ size: 256 * 1024, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
 const bufs = Array.from({ length: 17 }, buf);
 const groups = Array.from({ length: 16 }, (_, i) => device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: ring, size: 16 } }, { binding: 1, resource: { buffer: bufs[i]! } }, { binding: 2, resource: { buffer: bufs[i + 1]! } }] }));
-const cpu: { dispatches: number; usPerDispatch: number; submitUs: number }[] = [];
-for (const n of [166, 326]) {
-  let best = Infinity;
-  let bestSubmit = Infinity;
-  for (let rep = 0; rep < 30; rep++) {
-    const t0 = performance.now();
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (let i = 0; i < n; i++) {
-      pass.setPipeline(pipes[i & 1]!);
-      pass.setBindGroup(0, groups[i & 15]!, [256 * (i % 1024)]);
-      pass.dispatchWorkgroups(1 + (i & 3));
+// the same with the dynamic offset passed as a Uint32Array range, and with no dynamic offset (a bind group per
+// uniform slot, as a cache of groups keyed by slot would give)
+const staticLayout = device.createBindGroupLayout({
+  entries: [
+    { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+    { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
+    { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+  ],
+});
+const spl = device.createPipelineLayout({ bindGroupLayouts: [staticLayout] });
+const staticPipes = [0, 1].map(() => device.createComputePipeline({ layout: spl, compute: { module: device.createShaderModule({ code: uniformCode }), entryPoint: 'main' } }));
+const staticGroups = Array.from({ length: 1024 }, (_, i) => device.createBindGroup({ layout: staticLayout, entries: [{ binding: 0, resource: { buffer: ring, offset: 256 * i, size: 16 } }, { binding: 1, resource: { buffer: bufs[i & 15]! } }, { binding: 2, resource: { buffer: bufs[(i & 15) + 1]! } }] }));
+const offsets = new Uint32Array(1);
+const cpu: { variant: string; dispatches: number; usPerDispatch: number; submitUs: number }[] = [];
+const variants: [string, (pass: GPUComputePassEncoder, i: number) => void][] = [
+  ['dynamic offset (array)', (pass, i) => { pass.setPipeline(pipes[i & 1]!); pass.setBindGroup(0, groups[i & 15]!, [256 * (i % 1024)]); pass.dispatchWorkgroups(1 + (i & 3)); }],
+  ['dynamic offset (Uint32Array)', (pass, i) => { pass.setPipeline(pipes[i & 1]!); offsets[0] = 256 * (i % 1024); pass.setBindGroup(0, groups[i & 15]!, offsets, 0, 1); pass.dispatchWorkgroups(1 + (i & 3)); }],
+  ['no dynamic offset', (pass, i) => { pass.setPipeline(staticPipes[i & 1]!); pass.setBindGroup(0, staticGroups[i % 1024]!); pass.dispatchWorkgroups(1 + (i & 3)); }],
+];
+for (const [variant, record] of variants) {
+  for (const n of [166, 326]) {
+    let best = Infinity;
+    let bestSubmit = Infinity;
+    for (let rep = 0; rep < 30; rep++) {
+      const t0 = performance.now();
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (let i = 0; i < n; i++) record(pass, i);
+      pass.end();
+      const t1 = performance.now();
+      device.queue.submit([enc.finish()]);
+      const t2 = performance.now();
+      await device.queue.onSubmittedWorkDone();
+      if (t2 - t0 < best) { best = t2 - t0; bestSubmit = t2 - t1; }
     }
-    pass.end();
-    const t1 = performance.now();
-    device.queue.submit([enc.finish()]);
-    const t2 = performance.now();
-    await device.queue.onSubmittedWorkDone();
-    if (t2 - t0 < best) { best = t2 - t0; bestSubmit = t2 - t1; }
+    cpu.push({ variant, dispatches: n, usPerDispatch: (1000 * best) / n, submitUs: 1000 * bestSubmit });
+    console.log(`CPU, ${variant}: ${n} dispatches recorded and submitted in ${best.toFixed(3)} ms (${((1000 * best) / n).toFixed(2)} µs per dispatch; finish + submit ${(1000 * bestSubmit).toFixed(0)} µs)`);
   }
-  cpu.push({ dispatches: n, usPerDispatch: (1000 * best) / n, submitUs: 1000 * bestSubmit });
-  console.log(`CPU: ${n} dispatches recorded and submitted in ${best.toFixed(3)} ms (${((1000 * best) / n).toFixed(2)} µs per dispatch; finish + submit ${(1000 * bestSubmit).toFixed(0)} µs)`);
 }
 console.log(`adapter features: ${[...adapter.features].join(', ')}`);
 const out = arg('--out', '');

@@ -189,7 +189,10 @@ async function main(): Promise<void> {
   console.log(`copy ${copyGbps.toFixed(0)} GB/s (read + write of 512 MiB)`);
   const summary: { shape: string; bytes: number; [k: string]: unknown }[] = [];
 
-  const shapes: [Q8Bits, number, number][] = [[4, 4096, 4096], [4, 14336, 4096], [4, 4096, 14336], [8, 4096, 4096], [8, 14336, 4096], [2, 4096, 4096]];
+  // --shapes decode: the int4 GEMVs of a fused Llama-3.1-8B and Llama-3.2-1B decode step (qkv, o, gate/up, down)
+  const shapes: [Q8Bits, number, number][] = args.includes('--shapes') && args[args.indexOf('--shapes') + 1] === 'decode'
+    ? [[4, 6144, 4096], [4, 4096, 4096], [4, 28672, 4096], [4, 4096, 14336], [4, 3072, 2048], [4, 2048, 2048], [4, 16384, 2048], [4, 2048, 8192]]
+    : [[4, 4096, 4096], [4, 14336, 4096], [4, 4096, 14336], [8, 4096, 4096], [8, 14336, 4096], [2, 4096, 4096]];
   for (const [bits, n, k] of shapes) {
     if (only && !only.includes(`${bits}:${n}x${k}`)) continue;
     const r = rng(n + k + bits);
@@ -290,7 +293,7 @@ async function main(): Promise<void> {
       await labRun(device, qx, xdBuf, 16);
       const d = q8DefaultShape(bits, planes, true);
       const configs = args.includes('--sweep')
-        ? [[128, 32, 1, 4], [128, 32, 1, 2], [128, 32, 2, 2], [128, 32, 2, 1], [128, 32, 4, 1], [256, 32, 1, 4]]
+        ? [[128, 32, 1, 4], [128, 32, 1, 2], [128, 32, 2, 2], [128, 32, 2, 1], [128, 32, 4, 1], [128, 32, 4, 2], [128, 32, 8, 1], [64, 32, 2, 1], [64, 32, 4, 1], [256, 32, 1, 4], [256, 32, 2, 1], [256, 32, 4, 1], [256, 32, 8, 1]]
         : [[d.wg, d.tpr, d.rows, d.unroll]];
       for (const [wg, tpr, rows, unroll] of configs) {
         const shape = { wg: wg!, tpr: tpr!, rows: rows!, unroll: unroll!, subgroup: true };

@@ -6,7 +6,7 @@ import { f16Words, validateQuantShape, wordsPerRow, type QuantFormat } from '../
 import { uploadPacked, type QuantizedTensor } from '../../quant/quantized-tensor.js';
 import type { AttentionOptions, Backend, GeluApproximation, MemoryInfo, QkvRopeOptions, RopeOptions, TopK } from '../backend.js';
 import { ropeFrequencies } from '../rope.js';
-import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, concatRowsShape, qkvRopeDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, swigluDims, topkDims } from '../op-shapes.js';
+import { argmaxDims, attentionDims, embeddingDims, fmt, kvWriteDims, lastAxis, layerNormDims, matmulDims, matvecDims, concatRowsShape, qkvRopeDims, qmatmulDims, qmatvecDims, rmsNormDims, ropeDims, swigluDims, topkDims, type AttentionDims } from '../op-shapes.js';
 import { BufferPool, STORAGE_USAGE, type GPUStorage } from './buffer-pool.js';
 import { BufferUsage, MapMode, ShaderStage } from './gpu-constants.js';
 import { grid, type BindingKind, type KernelDef } from './kernel-def.js';
@@ -17,7 +17,7 @@ import { attentionChunk, attentionCombineKernel, attentionPartialKernel } from '
 import { ARGMAX_CHUNK, TOPK_BLOCK, argmaxKernel, topkBlockKernel, topkInitKernel, topkStepKernel, topkTakeKernel } from './kernels/select.wgsl.js';
 import { matvecKernel, matvecRowsPerGroup, matvecUnits, type MatvecShape, type MatvecWeights } from './kernels/matvec.wgsl.js';
 import { qmatvecKernel, qmatvecRowsPerGroup, type QMatvecShape, type QMatvecWeights } from './kernels/qmatvec.wgsl.js';
-import { QX_WORKGROUP, isQ8Bits, q8DefaultShape, q8RowsPerGroup, qmatvecQ8Key, qmatvecQ8Kernel, quantizeActivationsKernel, type ActivationPlanes, type Q8Bits, type Q8Shape } from './kernels/qmatvec-q8.wgsl.js';
+import { QX_WORKGROUP, isQ8Bits, q8DefaultShape, q8RowsPerGroup, qmatvecQ8Key, qmatvecQ8Kernel, qmatvecQ8SharedBytes, quantizeActivationsKernel, type ActivationPlanes, type Q8Bits, type Q8Shape } from './kernels/qmatvec-q8.wgsl.js';
 import { TILE_LARGE, TILE_QUANT, TILE_SMALL, matmulKernel, type MatmulB, type MatmulTile } from './kernels/matmul.wgsl.js';
 
 
@@ -63,6 +63,12 @@ export interface WebGPUTuning {
    * quantizing dispatch. Default true.
    */
   producerQuant: boolean;
+  /**
+   * The int8-activation GEMV copies x into workgroup memory first where it fits the device's
+   * maxComputeWorkgroupStorageSize (K ≤ 6553 for two planes in 16 KiB), instead of every warp loading it from L2.
+   * Default true.
+   */
+  stageActivations: boolean;
   /**
    * Measurement only: dispatches whose pipeline key starts with `prefix` are recorded 1 + `extra` times in a
    * row. A step's added GPU time over `extra` × their count is what one such dispatch costs inside the chain of
@@ -149,18 +155,18 @@ export class WebGPUBackend implements Backend {
    * The device limits read on every allocation and dispatch, copied once: `device.limits` builds a new object per
    * read under Dawn's Node binding (a native call), which showed in the per-dispatch recording cost.
    */
-  #limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupsPerDimension: number };
+  #limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupsPerDimension: number; maxComputeWorkgroupStorageSize: number };
 
   constructor(init: WebGPUBackendInit) {
     const device = init.device;
     this.device = device;
     const l = device.limits;
-    this.#limits = { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension };
+    this.#limits = { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension, maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize };
     this.#ownsDevice = init.ownsDevice;
     this.#keepAlive = init.keepAlive ?? [];
     this.adapterInfo = init.adapterInfo;
     this.hasSubgroups = device.features.has('subgroups');
-    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null, attentionChunk: null, producerQuant: true, dispatchRepeat: null };
+    this.tuning = { subgroups: this.hasSubgroups, matvecTpr: null, matvecRows: null, matvecUnroll: null, matvecWorkgroup: null, qmatvecLegacy: false, qmatvecActivations: 'int8x2', matmulTile: null, attentionChunk: null, producerQuant: true, stageActivations: true, dispatchRepeat: null };
     this.#pool = new BufferPool((size) => device.createBuffer({ size, usage: STORAGE_USAGE }), STORAGE_USAGE, device.limits.maxStorageBufferBindingSize);
     this.#staging = new BufferPool((size) => device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST }));
     this.#ring = new UniformRing(device, Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment), UNIFORM_SLOTS);
@@ -586,15 +592,37 @@ export class WebGPUBackend implements Backend {
     const sq = this.#f32(op, q);
     const sk = this.#f32(op, kCache);
     const sv = this.#f32(op, vCache);
-    const { t, hq, dh, hkv, s, past, scale, causal } = attentionDims(q.shape, kCache.shape, vCache.shape, opts);
-    const out = this.#alloc(q.shape, 'f32');
+    return this.#attend(q.shape, sq, sk, sv, attentionDims(q.shape, kCache.shape, vCache.shape, opts), null);
+  }
+
+  attentionRope(qkv: Tensor, kCache: Tensor, vCache: Tensor, opts: QkvRopeOptions): Tensor {
+    const op = 'attentionRope';
+    const sx = this.#f32(op, qkv);
+    const sk = this.#f32(op, kCache);
+    const sv = this.#f32(op, vCache);
+    const { t, hq, hkv, dh, rotaryDim, interleaved, s } = qkvRopeDims(qkv.shape, kCache.shape, vCache.shape, opts);
+    if (t !== 1) throw new InvalidArgumentError(`attentionRope: decodes one token (qkv [1, …]), got ${t} rows; use qkvRope and attention`);
+    if (this.#lastQx?.src === sk || this.#lastQx?.src === sv) this.#dropQuantizedActivations();
+    const freqs = this.#ropeFrequencies(opts, rotaryDim);
+    const dims = { t, hq, dh, hkv, s, past: opts.pos0, scale: 1 / Math.sqrt(dh), causal: true };
+    return this.#attend([1, hq, dh], sx, sk, sv, dims, { freqs, rd: rotaryDim, interleaved });
+  }
+
+  /** Split-K attention: partial chunks, then their combine (rope: q and this step's k, v come from qkv). */
+  #attend(shape: Shape, sq: GPUStorage, sk: GPUStorage, sv: GPUStorage, d: AttentionDims, rope: { freqs: GPUStorage; rd: number; interleaved: boolean } | null): Tensor {
+    const { t, hq, dh, hkv, s, past, scale, causal } = d;
+    const out = this.#alloc(shape, 'f32');
     if (out.size === 0) return out;
     const chunk = this.tuning.attentionChunk ?? attentionChunk(t, hq, past + t, dh);
     const chunks = Math.ceil((past + t) / chunk);
     // part [T·Hq·chunks, Dh + 2]: per chunk (max, Σ exp, Σ exp · v)
     const part = this.#scratch(t * hq * chunks * (dh + 2) * 4);
     const params = [t, hq, hkv, s, past, chunks, causal ? 1 : 0, scale];
-    this.#run(`attn-part:${dh}:${chunk}`, () => attentionPartialKernel(dh, chunk), [sq, sk, sv, part], params, F7, t * hq * chunks);
+    if (rope) {
+      this.#run(`attn-part:${dh}:${chunk}:rope`, () => attentionPartialKernel(dh, chunk, true), [sq, sk, sv, part, rope.freqs], [...params, rope.rd, rope.interleaved ? 1 : 0], F7, t * hq * chunks);
+    } else {
+      this.#run(`attn-part:${dh}:${chunk}`, () => attentionPartialKernel(dh, chunk), [sq, sk, sv, part], params, F7, t * hq * chunks);
+    }
     const so = out.storage as GPUStorage;
     // the output [1, Hq, Dh] feeds the o projection: written quantized too where the GEMVs take int8 activations
     const qz = dh % 32 === 0 ? this.#producerQuant(t, hq * dh, Infinity) : null;
@@ -888,9 +916,9 @@ export class WebGPUBackend implements Backend {
   }
 
   /** The work split of the int8-activation GEMV under the current tuning (benchmarks report it). */
-  q8Shape(bits: Q8Bits, planes: ActivationPlanes): Q8Shape {
+  q8Shape(bits: Q8Bits, planes: ActivationPlanes, n = 0): Q8Shape {
     const t = this.tuning;
-    const d = q8DefaultShape(bits, planes, this.#qmatvecSubgroup(32) === 32);
+    const d = q8DefaultShape(bits, planes, this.#qmatvecSubgroup(32) === 32, n);
     return { wg: t.matvecWorkgroup ?? d.wg, tpr: d.tpr, rows: t.matvecRows ?? d.rows, unroll: t.matvecUnroll ?? d.unroll, subgroup: d.subgroup };
   }
 
@@ -947,8 +975,9 @@ export class WebGPUBackend implements Backend {
     if (act !== 'f32' && isQ8Bits(w.bits) && n > 0 && k > 0) {
       const planes: ActivationPlanes = act === 'int8' ? 1 : 2;
       const [xq, xd] = this.#quantizeActivations(x, inputs[3]!, w.bits, planes);
-      const s = this.q8Shape(w.bits, planes);
-      this.#run(qmatvecQ8Key(w.bits, w.symmetric, planes, s), () => qmatvecQ8Kernel(w.bits as Q8Bits, w.symmetric, planes, s), [inputs[0]!, inputs[1]!, inputs[2]!, xq, xd, so], [n, k, w.groupSize / 32, asym], null, Math.ceil(n / q8RowsPerGroup(s)));
+      const s = this.q8Shape(w.bits, planes, n);
+      const stage = this.tuning.stageActivations && qmatvecQ8SharedBytes(planes, s, k / 32) <= this.#limits.maxComputeWorkgroupStorageSize ? k / 32 : 0;
+      this.#run(qmatvecQ8Key(w.bits, w.symmetric, planes, s, stage), () => qmatvecQ8Kernel(w.bits as Q8Bits, w.symmetric, planes, s, stage), [inputs[0]!, inputs[1]!, inputs[2]!, xq, xd, so], [n, k, w.groupSize / 32, asym], null, Math.ceil(n / q8RowsPerGroup(s)));
       return out;
     }
     const shape = this.qmatvecShape(n, k);

@@ -156,13 +156,16 @@ export class LlamaModel implements CausalLM {
     let h = b.rmsNorm(x, this.#layers[0]!.inputNorm, c.rmsNormEps);
     for (const [i, l] of this.#layers.entries()) {
       const p = `model.layers.${i}.`;
-      // q [T, Hq, Dh] rotated; k rotated and v [T, Hkv, Dh] written into the caches
-      let q: Tensor;
+      // q [T, Hq, Dh] rotated; k rotated and v [T, Hkv, Dh] written into the caches; a [T, Hq, Dh] attended
+      let q: Tensor | null = null;
+      let a0: Tensor | null = null;
       const at = l.attn;
       if (at.fused) {
         const qkv = addBias(b, lin(h, at.qkv, () => `${p}self_attn.qkv_proj.weight`), at.bias);
         h.dispose();
-        q = b.qkvRope!(qkv, l.kCache, l.vCache, qkvRopeOpts);
+        // one decode step: rope, cache writes and attention in one op where the backend has it
+        if (t === 1 && b.attentionRope) a0 = b.attentionRope(qkv, l.kCache, l.vCache, qkvRopeOpts);
+        else q = b.qkvRope!(qkv, l.kCache, l.vCache, qkvRopeOpts);
         qkv.dispose();
       } else {
         const q0 = addBias(b, lin(h, at.q, () => `${p}self_attn.q_proj.weight`), at.qBias);
@@ -179,8 +182,11 @@ export class LlamaModel implements CausalLM {
         free(k, v);
       }
       // a [T, Hq, Dh] → [T, Hq·Dh]
-      const a = reshapeOwned(b.attention(q, l.kCache, l.vCache, { past: pos0 }), [t, c.numAttentionHeads * c.headDim]);
-      q.dispose();
+      if (q) {
+        a0 = b.attention(q, l.kCache, l.vCache, { past: pos0 });
+        q.dispose();
+      }
+      const a = reshapeOwned(a0!, [t, c.numAttentionHeads * c.headDim]);
       const o = addBias(b, lin(a, l.o, () => `${p}self_attn.o_proj.weight`), l.oBias);
       a.dispose();
       const [x1, h2] = addNorm(x, o, l.postNorm);

@@ -1,5 +1,6 @@
 import type { KernelDef } from '../kernel-def.js';
 import { REDUCE_256, WG_INDEX } from './common.wgsl.js';
+import { COS_SIN_TURNS, ROPE_AT } from './elementwise.wgsl.js';
 import { quantizeBlockWgsl, quantizedOutputsWgsl, type ActivationPlanes, type Q8Bits } from './qmatvec-q8.wgsl.js';
 
 /** Keys per split of the sequence (the largest chunk; decode on short contexts uses smaller ones). */
@@ -16,7 +17,7 @@ export function attentionChunk(t: number, hq: number, total: number, dh: number,
 }
 
 const PARAMS = /* wgsl */ `
-struct P { t: u32, hq: u32, hkv: u32, s: u32, past: u32, chunks: u32, causal: u32, scale: f32 }
+struct P { t: u32, hq: u32, hkv: u32, s: u32, past: u32, chunks: u32, causal: u32, scale: f32, rd: u32, interleaved: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 `;
 
@@ -26,8 +27,13 @@ struct P { t: u32, hq: u32, hkv: u32, s: u32, past: u32, chunks: u32, causal: u3
  * online-softmax state part [(t·Hq + h)·chunks + c] = (m, l, acc[Dh]): m = max score, l = Σ exp(score − m),
  * acc = Σ exp(score − m) · v. Keys past the causal limit count as absent; a chunk with none writes l = 0.
  * Specialised on Dh and C (vec4 loads when the slice is a multiple of 4).
+ *
+ * `rope` (one decode step, T = 1): binding 1 is the fused projection qkv [(Hq + 2·Hkv) · Dh] instead of q, and
+ * binding 5 the rope frequencies (as qkvRopeKernel). Each workgroup rotates its query as it loads it, and the
+ * workgroups of the chunk holding position `past` first write that position's rotated key and its value into
+ * the caches (the workgroups of one kv head write the same values) — qkvRopeKernel's work, without its dispatch.
  */
-export function attentionPartialKernel(dh: number, chunk: number = ATTN_CHUNK): KernelDef {
+export function attentionPartialKernel(dh: number, chunk: number = ATTN_CHUNK, rope = false): KernelDef {
   const tpk = 256 / chunk;
   if (!Number.isInteger(tpk) || dh % tpk !== 0) throw new Error(`attention chunk ${chunk} does not split Dh = ${dh}`);
   const slice = dh / tpk;
@@ -39,14 +45,29 @@ export function attentionPartialKernel(dh: number, chunk: number = ATTN_CHUNK): 
       acc = acc + dot(vec4<f32>(qs[i], qs[i + 1u], qs[i + 2u], qs[i + 3u]), k4[(kbase + i) / 4u]);
     }`
     : `for (var d = 0u; d < ${slice}u; d = d + 1u) { acc = acc + qs[d0 + d] * k[kbase + d0 + d]; }`;
+  const kAccess = rope ? 'read_write' : 'read';
+  // rope: this step's k rotated and v into the caches at position past, by the chunk that holds it
+  const cacheWrite = !rope ? '' : `if (p.past >= s0 && p.past < s0 + C) {
+    let kb = (p.hq + kvh) * DH;
+    let vb = (p.hq + p.hkv + kvh) * DH;
+    let at = (kvh * p.s + p.past) * DH;
+    ${vec
+    ? `for (var d = lid; d < DH / 4u; d = d + 256u) { k4[at / 4u + d] = vec4<f32>(ropeAt(kb, 4u * d, p.past), ropeAt(kb, 4u * d + 1u, p.past), ropeAt(kb, 4u * d + 2u, p.past), ropeAt(kb, 4u * d + 3u, p.past)); }`
+    : 'for (var d = lid; d < DH; d = d + 256u) { k[at + d] = ropeAt(kb, d, p.past); }'}
+    for (var d = lid; d < DH; d = d + 256u) { v[at + d] = x[vb + d]; }
+    storageBarrier();
+  }`;
   return {
-    key: `attn-part:${dh}:${chunk}`,
-    bindings: ['read', 'read', 'read', 'rw'],
+    key: `attn-part:${dh}:${chunk}${rope ? ':rope' : ''}`,
+    bindings: rope ? ['read', 'rw', 'rw', 'rw', 'read'] : ['read', 'read', 'read', 'rw'],
     code: /* wgsl */ `${PARAMS}
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> ${vec ? 'k4: array<vec4<f32>>' : 'k: array<f32>'};
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(1) var<storage, read> ${rope ? 'x' : 'q'}: array<f32>;
+@group(0) @binding(2) var<storage, ${kAccess}> ${vec ? 'k4: array<vec4<f32>>' : 'k: array<f32>'};
+@group(0) @binding(3) var<storage, ${kAccess}> v: array<f32>;
 @group(0) @binding(4) var<storage, read_write> part: array<f32>;
+${rope ? `@group(0) @binding(5) var<storage, read> f: array<vec2<f32>>;
+${COS_SIN_TURNS}
+${ROPE_AT}` : ''}
 ${WG_INDEX}
 ${REDUCE_256}
 const DH: u32 = ${dh}u;
@@ -74,7 +95,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     return;
   }
   let count = min(C, limit - s0);
-  for (var d = lid; d < DH; d = d + 256u) { qs[d] = q[th * DH + d] * p.scale; }
+  ${cacheWrite}
+  for (var d = lid; d < DH; d = d + 256u) { qs[d] = ${rope ? 'ropeAt(h * DH, d, p.past)' : 'q[th * DH + d]'} * p.scale; }
   workgroupBarrier();
   // invocation lid scores slice lid % TPK of key lid / TPK
   let key = lid / TPK;
@@ -123,7 +145,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
 /**
  * Pass 2: merges the chunk states of each (t, h) into out [T, Hq, Dh] = Σ acc_c e^(m_c − M) / Σ l_c e^(m_c − M).
- * With \`quant\` (Dh % 32 == 0) it also writes out quantized for the int8-activation GEMV that reads it next
+ * With `quant` (Dh % 32 == 0) it also writes out quantized for the int8-activation GEMV that reads it next
  * (xq, xd as quantizeActivationsKernel; block h · Dh / 32 + j of the row), sparing that GEMV its quantizing dispatch.
  */
 export function attentionCombineKernel(dh: number, quant: { bits: Q8Bits; planes: ActivationPlanes } | null = null): KernelDef {

@@ -121,7 +121,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * (cos, sin) of 2π·turns for turns in [0, 1): quadrant reduction, then Taylor series on [−π/4, π/4] (error
  * < 1e-8). The builtins are only required to reach 2^-11 absolute accuracy, which rope cannot afford.
  */
-const COS_SIN_TURNS = /* wgsl */ `
+export const COS_SIN_TURNS = /* wgsl */ `
 fn cosSinTurns(turns: f32) -> vec2<f32> {
   let r = turns * 4.0;
   let q = round(r);
@@ -137,6 +137,26 @@ fn cosSinTurns(turns: f32) -> vec2<f32> {
   }
 }
 `;
+
+/**
+ * `ropeAt(base, d, pos)`: element d of the head starting at x[base], rotated for position pos (rotary dims p.rd,
+ * half or interleaved pairs p.interleaved, frequencies f as ropeFrequencies writes them). Needs bindings `x`,
+ * `f` and params rd, interleaved in scope; shared by ropeKernel, qkvRopeKernel and the rope-fused attention.
+ */
+export const ROPE_AT = /* wgsl */ `
+fn ropeAt(base: u32, d: u32, pos: u32) -> f32 {
+  if (d >= p.rd) { return x[base + d]; }
+  let half = p.rd / 2u;
+  var pair: u32; var i0: u32; var i1: u32;
+  if (p.interleaved != 0u) { pair = d / 2u; i0 = base + 2u * pair; i1 = i0 + 1u; }
+  else { pair = select(d - half, d, d < half); i0 = base + pair; i1 = i0 + half; }
+  let c = f[pair];
+  let turns = fract(fract(f32(pos >> 12u) * c.x * 4096.0) + fract(f32(pos & 4095u) * c.x) + f32(pos) * c.y);
+  let cs = cosSinTurns(turns);
+  let x0 = x[i0];
+  let x1 = x[i1];
+  return select(x1 * cs.x + x0 * cs.y, x0 * cs.x - x1 * cs.y, base + d == i0);
+}`;
 
 /**
  * Rotary embedding, x [T, H, Dh] → y. Pair p of the first rd dims turns by (pos0 + t) · f[p] turns, where
@@ -156,24 +176,13 @@ struct P { t: u32, h: u32, dh: u32, rd: u32, pos0: u32, interleaved: u32 }
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 ${WG_INDEX}
 ${COS_SIN_TURNS}
+${ROPE_AT}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = wgIndex(wid, nwg) * 256u + lid;
   if (i >= p.t * p.h * p.dh) { return; }
   let d = i % p.dh;
-  let row = i - d;
-  if (d >= p.rd) { y[i] = x[i]; return; }
-  let half = p.rd / 2u;
-  var pair: u32; var i0: u32; var i1: u32;
-  if (p.interleaved != 0u) { pair = d / 2u; i0 = row + 2u * pair; i1 = i0 + 1u; }
-  else { pair = select(d - half, d, d < half); i0 = row + pair; i1 = i0 + half; }
-  let pos = p.pos0 + i / (p.h * p.dh);
-  let c = f[pair];
-  let turns = fract(fract(f32(pos >> 12u) * c.x * 4096.0) + fract(f32(pos & 4095u) * c.x) + f32(pos) * c.y);
-  let cs = cosSinTurns(turns);
-  let x0 = x[i0];
-  let x1 = x[i1];
-  y[i] = select(x1 * cs.x + x0 * cs.y, x0 * cs.x - x1 * cs.y, i == i0);
+  y[i] = ropeAt(i - d, d, p.pos0 + i / (p.h * p.dh));
 }
 `,
   };
@@ -281,6 +290,7 @@ struct P { t: u32, hq: u32, hkv: u32, dh: u32, rd: u32, pos0: u32, interleaved: 
 @group(0) @binding(5) var<storage, read_write> vc: array<f32>;
 ${WG_INDEX}
 ${COS_SIN_TURNS}
+${ROPE_AT}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = wgIndex(wid, nwg) * 256u + lid;
@@ -291,19 +301,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let head = (i / p.dh) % heads;
   let t = i / (heads * p.dh);
   let pos = p.pos0 + t;
-  var v = x[i];
-  if (head < p.hq + p.hkv && d < p.rd) {
-    let half = p.rd / 2u;
-    var pair: u32; var i0: u32; var i1: u32;
-    if (p.interleaved != 0u) { pair = d / 2u; i0 = row + 2u * pair; i1 = i0 + 1u; }
-    else { pair = select(d - half, d, d < half); i0 = row + pair; i1 = i0 + half; }
-    let c = f[pair];
-    let turns = fract(fract(f32(pos >> 12u) * c.x * 4096.0) + fract(f32(pos & 4095u) * c.x) + f32(pos) * c.y);
-    let cs = cosSinTurns(turns);
-    let x0 = x[i0];
-    let x1 = x[i1];
-    v = select(x1 * cs.x + x0 * cs.y, x0 * cs.x - x1 * cs.y, i == i0);
-  }
+  let v = select(x[i], ropeAt(row, d, pos), head < p.hq + p.hkv);
   if (head < p.hq) {
     q[(t * p.hq + head) * p.dh + d] = v;
   } else if (head < p.hq + p.hkv) {

@@ -168,9 +168,10 @@ export function rmsNormQ8Kernel(d: number, add: boolean, bits: Q8Bits, planes: A
   const turns = Array.from({ length: Math.ceil(nb / 256) }, (_, k) => k);
   const eight = [0, 1, 2, 3, 4, 5, 6, 7];
   const guard = (k: number, body: string): string => `{ let blk = lid + ${k * 256}u; ${(k + 1) * 256 <= nb ? body : `if (blk < ${nb}u) { ${body} }`} }`;
-  const load = (k: number): string => guard(k, eight.map((i) => `{ let j = off + blk * 8u + ${i}u; let v = ${add ? 'xa[j] + xb[j]; s[j] = v' : 'x[j]'}; r${k}[${i}] = v; ss = ss + dot(v, v); }`).join(' '));
+  // the weights are loaded with the row, before the reduction's barriers, so their latency overlaps it
+  const load = (k: number): string => guard(k, eight.map((i) => `{ let j = off + blk * 8u + ${i}u; let v = ${add ? 'xa[j] + xb[j]; s[j] = v' : 'x[j]'}; r${k}[${i}] = v; g${k}[${i}] = w[blk * 8u + ${i}u]; ss = ss + dot(v, v); }`).join(' '));
   const store = (k: number): string => guard(k, `var v: array<vec4<f32>, 8>;
-    ${eight.map((i) => `v[${i}] = r${k}[${i}] * inv * w[blk * 8u + ${i}u]; y[off + blk * 8u + ${i}u] = v[${i}];`).join(' ')}
+    ${eight.map((i) => `v[${i}] = r${k}[${i}] * inv * g${k}[${i}]; y[off + blk * 8u + ${i}u] = v[${i}];`).join(' ')}
     let qb = row * ${nb}u + blk;
     ${quantizeBlockWgsl(bits, planes, 'qb')}`);
   return {
@@ -193,7 +194,7 @@ ${ENTRY} {
   if (row >= p.rows) { return; }
   let off = row * ${d / 4}u;
   var ss = 0.0;
-  ${turns.map((k) => `var r${k}: array<vec4<f32>, 8>;`).join(' ')}
+  ${turns.map((k) => `var r${k}: array<vec4<f32>, 8>; var g${k}: array<vec4<f32>, 8>;`).join(' ')}
   ${turns.map(load).join('\n  ')}
   let inv = inverseSqrt(reduceSum(ss, lid) / ${d}.0 + p.eps);
   ${turns.map(store).join('\n  ')}

@@ -119,9 +119,13 @@ export interface Q8Shape {
 /**
  * The default split, measured on an H100 (bench-results/gpu-gemv.json): one row per slot with 4 blocks in
  * flight per invocation, except two planes of 4/2-bit codes, where 2 rows a slot reuse x with fewer registers.
+ * Tall int4 matrices (n ≥ 16384: a fused gate/up) take 4 rows and 2 blocks a turn: each x block loaded from L2
+ * then serves twice the weights, which measured 24.5 → 22.8 µs (28672×4096) and 10.7 → 9.0 µs (16384×2048)
+ * inside a chain of dependent dispatches on an H200 (bench-results/gpu-gemv-decode.json).
  */
-export function q8DefaultShape(bits: Q8Bits, planes: ActivationPlanes, subgroup: boolean): Q8Shape {
+export function q8DefaultShape(bits: Q8Bits, planes: ActivationPlanes, subgroup: boolean, n = 0): Q8Shape {
   const pair = planes === 2 && bits !== 8;
+  if (pair && bits === 4 && n >= 16384) return { wg: 128, tpr: 32, rows: 4, unroll: 2, subgroup };
   return { wg: 128, tpr: 32, rows: pair ? 2 : 1, unroll: pair ? 1 : 4, subgroup };
 }
 
@@ -130,16 +134,26 @@ export function q8RowsPerGroup(s: Q8Shape): number {
 }
 
 /** The pipeline cache key of `qmatvecQ8Kernel` (known without building its source). */
-export function qmatvecQ8Key(bits: Q8Bits, symmetric: boolean, planes: ActivationPlanes, s: Q8Shape): string {
-  return `qmatvec-q8:${bits}:${symmetric ? 's' : 'a'}:${planes}:${s.wg}:${s.tpr}:${s.rows}:${s.unroll}:${s.subgroup ? 'sg' : 'wg'}`;
+export function qmatvecQ8Key(bits: Q8Bits, symmetric: boolean, planes: ActivationPlanes, s: Q8Shape, stage = 0): string {
+  return `qmatvec-q8:${bits}:${symmetric ? 's' : 'a'}:${planes}:${s.wg}:${s.tpr}:${s.rows}:${s.unroll}:${s.subgroup ? 'sg' : 'wg'}${stage ? `:x${stage}` : ''}`;
+}
+
+/** Workgroup memory the GEMV uses: its staged activations (`stage` blocks) and its reduction array. */
+export function qmatvecQ8SharedBytes(planes: ActivationPlanes, s: Q8Shape, stage: number): number {
+  return stage * 16 * (2 * planes + 1) + (s.subgroup ? 0 : 4 * (s.wg / s.tpr) * s.rows * (s.tpr + 1));
 }
 
 /**
  * y [N] = w [N, K] · x [K] for packed w (engine/quant/layout.ts) of 8, 4 or 2 bits, from the activations
  * quantized by `quantizeActivationsKernel`. Params: n, k, gpb = groupSize / 32, asym (compiled in instead).
  * Rows past N are clamped reads whose results are dropped.
+ *
+ * With `stage` = K / 32 (compiled in) the workgroup first copies the whole quantized x into workgroup memory,
+ * one array per vec4 word of a block so that lanes reading consecutive blocks hit distinct banks, and the loop
+ * reads x from there: every warp of the workgroup otherwise loads the same x from L2, 80 bytes per block for two
+ * planes against 16 bytes of int4 weights per row, and that L2 traffic, not DRAM, bounded the GEMV.
  */
-export function qmatvecQ8Kernel(bits: Q8Bits, symmetric: boolean, planes: ActivationPlanes, s: Q8Shape): KernelDef {
+export function qmatvecQ8Kernel(bits: Q8Bits, symmetric: boolean, planes: ActivationPlanes, s: Q8Shape, stage = 0): KernelDef {
   const { wg, tpr, rows, unroll } = s;
   const U = range(unroll);
   const slots = wg / tpr;
@@ -195,7 +209,7 @@ export function qmatvecQ8Kernel(bits: Q8Bits, symmetric: boolean, planes: Activa
     if (row < p.n) { y[row] = sum; }
   }`;
   return {
-    key: qmatvecQ8Key(bits, symmetric, planes, s),
+    key: qmatvecQ8Key(bits, symmetric, planes, s, stage),
     bindings: ['read', 'read', 'read', 'read', 'read', 'rw'],
     code: /* wgsl */ `${s.subgroup ? 'enable subgroups;' : ''}
 struct P { n: u32, k: u32, gpb: u32, asym: u32 }
@@ -207,11 +221,23 @@ struct P { n: u32, k: u32, gpb: u32, asym: u32 }
 @group(0) @binding(5) var<storage, read> xd: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 ${s.subgroup ? '' : `var<workgroup> red: array<f32, ${slots * rows * (tpr + 1)}>;`}
+${stage ? `var<workgroup> stx0: array<vec4<u32>, ${stage}>;
+var<workgroup> stx1: array<vec4<u32>, ${stage}>;${planes === 2 ? `
+var<workgroup> stl0: array<vec4<u32>, ${stage}>;
+var<workgroup> stl1: array<vec4<u32>, ${stage}>;` : ''}
+var<workgroup> stxd: array<vec4<f32>, ${stage}>;` : ''}
 @compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${stage ? `for (var i = lid; i < ${stage}u; i = i + ${wg}u) {
+    stx0[i] = xq[${2 * planes}u * i]; stx1[i] = xq[${2 * planes}u * i + 1u];${planes === 2 ? ` stl0[i] = xq[4u * i + 2u]; stl1[i] = xq[4u * i + 3u];` : ''} stxd[i] = xd[i];
+  }
+  workgroupBarrier();` : ''}
   ${gemvSplit({ tpr, rows, unroll, slots }, `${wLoads}
-    ${U.map((u) => `let X${u}_0 = xq[${2 * planes}u * b${u}]; let X${u}_1 = xq[${2 * planes}u * b${u} + 1u];${planes === 2 ? ` let L${u}_0 = xq[4u * b${u} + 2u]; let L${u}_1 = xq[4u * b${u} + 3u];` : ''}
-    let xd${u} = xd[b${u}]; let xs${u} = xd${u}.x; let sh${u} = i32(xd${u}.y); let sl${u} = i32(xd${u}.z); let xsum${u} = fma(xd${u}.z, ${1 / 254}, xd${u}.y);`).join('\n    ')}
+    ${U.map((u) => (stage
+    ? `let X${u}_0 = stx0[b${u}]; let X${u}_1 = stx1[b${u}];${planes === 2 ? ` let L${u}_0 = stl0[b${u}]; let L${u}_1 = stl1[b${u}];` : ''}
+    let xd${u} = stxd[b${u}];`
+    : `let X${u}_0 = xq[${2 * planes}u * b${u}]; let X${u}_1 = xq[${2 * planes}u * b${u} + 1u];${planes === 2 ? ` let L${u}_0 = xq[4u * b${u} + 2u]; let L${u}_1 = xq[4u * b${u} + 3u];` : ''}
+    let xd${u} = xd[b${u}];`) + `  let xs${u} = xd${u}.x; let sh${u} = i32(xd${u}.y); let sl${u} = i32(xd${u}.z); let xsum${u} = fma(xd${u}.z, ${1 / 254}, xd${u}.y);`).join('\n    ')}
     ${math}`)}
   ${reduce}
 }
