@@ -327,21 +327,21 @@ describe('webgpu backend', function () {
     for (const t of [x2, y, y2, y3]) t.dispose();
   }
 
-  it('the int8-activation GEMV stages x in workgroup memory where it fits the device limit, and reads it from storage where not', async () => {
+  it('the int8-activation GEMV stages x in workgroup memory for K ≤ 4096 and ≤ 2 rows a slot, and reads it from storage otherwise', async () => {
     if (!gpu.device.features.has('timestamp-query')) return;
     const f: QuantFormat = { bits: 4, groupSize: 32, symmetric: true };
-    const limit = gpu.device.limits.maxComputeWorkgroupStorageSize;
-    // two planes: 80 bytes of workgroup memory per block of 32
-    const fits = 32 * Math.floor(limit / 80);
-    for (const [k, staged] of [[608, true], [fits + 32, false]] as const) {
-      const p = randomQuantized(f, 8, k, 7);
-      const q = gpu.uploadQuantized(f, [8, k], p.data, p.scales, p.mins);
+    // two planes: 80 bytes of workgroup memory per block of 32 (10 KiB at K = 4096, within WebGPU's 16 KiB default)
+    expect(gpu.device.limits.maxComputeWorkgroupStorageSize).to.be.at.least(16384);
+    // [N, K, staged]: a tall N takes 4 rows a slot (q8DefaultShape), which does not stage
+    for (const [n, k, staged] of [[8, 608, true], [8, 4096, true], [8, 4128, false], [16384, 608, false]] as const) {
+      const p = randomQuantized(f, n, k, 7);
+      const q = gpu.uploadQuantized(f, [n, k], p.data, p.scales, p.mins);
       const x = gpu.upload(randomTensorData([k], 8), [k]);
       gpu.startProfile(8);
       const y = gpu.qmatvec(q, x);
       const keys = (await gpu.stopProfile()).map((e) => e.key).filter((key) => key.startsWith('qmatvec-q8:'));
-      expect(keys.length, `K ${k}`).to.equal(1);
-      expect(keys[0]!.endsWith(`:x${k / 32}`), `K ${k}: ${keys[0]}`).to.equal(staged);
+      expect(keys.length, `[${n}, ${k}]`).to.equal(1);
+      expect(keys[0]!.endsWith(`:x${k / 32}`), `[${n}, ${k}]: ${keys[0]}`).to.equal(staged);
       disposeQuantized(q);
       for (const t of [x, y]) t.dispose();
     }
@@ -375,6 +375,9 @@ describe('webgpu backend', function () {
         }
       }
       Object.assign(t, { matvecWorkgroup: null, matvecRows: null, matvecUnroll: null, subgroups: gpu.hasSubgroups, stageActivations: true });
+      // the default split of long rows (K ≥ 8192): 128 invocations a row, reduced in workgroup memory
+      expect(gpu.q8Shape(4, 2, 4096, 14336)).to.deep.equal({ wg: 128, tpr: 128, rows: 4, unroll: 1, subgroup: false });
+      await int8Case({ bits: 4, groupSize: 32, symmetric: true }, 9, 8192 + 96, 99, 'int8x2', 'int4 [9, 8288] default long-K split');
       await fc.assert(fc.asyncProperty(
         fc.constantFrom<QuantFormat>(...([8, 4, 2] as const).flatMap((bits) => [32, 64, 128].flatMap((groupSize) => [true, false].map((symmetric) => ({ bits, groupSize, symmetric }) as QuantFormat)))),
         fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6 }), fc.nat(),

@@ -191,7 +191,7 @@ async function main(): Promise<void> {
 
   // --shapes decode: the int4 GEMVs of a fused Llama-3.1-8B and Llama-3.2-1B decode step (qkv, o, gate/up, down)
   const shapes: [Q8Bits, number, number][] = args.includes('--shapes') && args[args.indexOf('--shapes') + 1] === 'decode'
-    ? [[4, 6144, 4096], [4, 4096, 4096], [4, 28672, 4096], [4, 4096, 14336], [4, 3072, 2048], [4, 2048, 2048], [4, 16384, 2048], [4, 2048, 8192]]
+    ? (args.includes('--long-k') ? [[4, 4096, 14336], [4, 2048, 8192]] : [[4, 6144, 4096], [4, 4096, 4096], [4, 28672, 4096], [4, 4096, 14336], [4, 3072, 2048], [4, 2048, 2048], [4, 16384, 2048], [4, 2048, 8192]])
     : [[4, 4096, 4096], [4, 14336, 4096], [4, 4096, 14336], [8, 4096, 4096], [8, 14336, 4096], [2, 4096, 4096]];
   for (const [bits, n, k] of shapes) {
     if (only && !only.includes(`${bits}:${n}x${k}`)) continue;
@@ -293,13 +293,17 @@ async function main(): Promise<void> {
       await labRun(device, qx, xdBuf, 16);
       const d = q8DefaultShape(bits, planes, true);
       const configs = args.includes('--sweep')
-        ? [[128, 32, 1, 4], [128, 32, 1, 2], [128, 32, 2, 2], [128, 32, 2, 1], [128, 32, 4, 1], [128, 32, 4, 2], [128, 32, 8, 1], [64, 32, 2, 1], [64, 32, 4, 1], [256, 32, 1, 4], [256, 32, 2, 1], [256, 32, 4, 1], [256, 32, 8, 1]]
+        ? args.includes('--long-k')
+          // long K: more invocations per row, fewer serial turns per invocation
+          ? [[d.wg, d.tpr, d.rows, d.unroll], [128, 64, 2, 1], [128, 128, 2, 1], [128, 128, 1, 2], [256, 128, 2, 1], [256, 256, 1, 1], [128, 128, 4, 1], [256, 64, 2, 2]]
+          : [[128, 32, 1, 4], [128, 32, 1, 2], [128, 32, 2, 2], [128, 32, 2, 1], [128, 32, 4, 1], [128, 32, 4, 2], [128, 32, 8, 1], [64, 32, 2, 1], [64, 32, 4, 1], [256, 32, 1, 4], [256, 32, 2, 1], [256, 32, 4, 1], [256, 32, 8, 1]]
         : [[d.wg, d.tpr, d.rows, d.unroll]];
       for (const [wg, tpr, rows, unroll] of configs) {
-        const shape = { wg: wg!, tpr: tpr!, rows: rows!, unroll: unroll!, subgroup: true };
-        const isDefault = wg === d.wg && rows === d.rows && unroll === d.unroll;
+        // a slot wider than one subgroup reduces through workgroup memory
+        const shape = { wg: wg!, tpr: tpr!, rows: rows!, unroll: unroll!, subgroup: tpr === 32 };
+        const isDefault = wg === d.wg && tpr === d.tpr && rows === d.rows && unroll === d.unroll;
         const def = qmatvecQ8Kernel(bits, true, planes, shape);
-        const kk: LabKernel = { name: `${tag} int8x${planes}-x qmatvec wg ${wg} rows ${rows} unroll ${unroll}`, code: def.code, bind: (i, o) => [p, dBufs[i % copies]!, sBufs[i % copies]!, sBufs[i % copies]!, xqBuf, xdBuf, o], workgroups: [Math.ceil(n / q8RowsPerGroup(shape)), 1], bytes: wBytes };
+        const kk: LabKernel = { name: `${tag} int8x${planes}-x qmatvec wg ${wg} tpr ${tpr} rows ${rows} unroll ${unroll}`, code: def.code, bind: (i, o) => [p, dBufs[i % copies]!, sBufs[i % copies]!, sBufs[i % copies]!, xqBuf, xdBuf, o], workgroups: [Math.ceil(n / q8RowsPerGroup(shape)), 1], bytes: wBytes };
         const fig = await both(kk);
         const out = storage(device, n * 4);
         const got = new Float32Array(await labRun(device, kk, out, n * 4));

@@ -23,6 +23,13 @@ import { TILE_LARGE, TILE_QUANT, TILE_SMALL, matmulKernel, type MatmulB, type Ma
 
 /** Allocations from this size on are wrapped in an out-of-memory error scope. */
 const OOM_SCOPE_BYTES = 32 * 2 ** 20;
+/**
+ * The longest x (blocks of 32) the int8-activation GEMV stages in workgroup memory. Measured in decode steps on an
+ * H200 (bench-results/gpu-decode-ab-stage.json), staged vs not, in the chain: K = 2048 GEMVs 3.8 vs 5.3 µs; but
+ * K = 14336 (35 KB a workgroup) 29 vs ~10 µs and the 4-row gate/up at K = 4096 26.0 vs 24.7 µs — the copy and
+ * the lost occupancy outweigh the L2 traffic saved once x is long or the workgroup already reuses x over 4 rows.
+ */
+const STAGE_MAX_BLOCKS = 128;
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 1024;
 /** Bind groups kept before the cache is cleared (they pin pooled buffers, which live until dispose anyway). */
@@ -64,9 +71,9 @@ export interface WebGPUTuning {
    */
   producerQuant: boolean;
   /**
-   * The int8-activation GEMV copies x into workgroup memory first where it fits the device's
-   * maxComputeWorkgroupStorageSize (K ≤ 6553 for two planes in 16 KiB), instead of every warp loading it from L2.
-   * Default true.
+   * The int8-activation GEMV copies x into workgroup memory first, instead of every warp loading it from L2,
+   * where K ≤ 4096, the split has ≤ 2 rows a slot and it fits the device's maxComputeWorkgroupStorageSize (see
+   * STAGE_MAX_BLOCKS). Default true.
    */
   stageActivations: boolean;
   /**
@@ -916,10 +923,13 @@ export class WebGPUBackend implements Backend {
   }
 
   /** The work split of the int8-activation GEMV under the current tuning (benchmarks report it). */
-  q8Shape(bits: Q8Bits, planes: ActivationPlanes, n = 0): Q8Shape {
+  q8Shape(bits: Q8Bits, planes: ActivationPlanes, n = 0, k = 0): Q8Shape {
     const t = this.tuning;
-    const d = q8DefaultShape(bits, planes, this.#qmatvecSubgroup(32) === 32, n);
-    return { wg: t.matvecWorkgroup ?? d.wg, tpr: d.tpr, rows: t.matvecRows ?? d.rows, unroll: t.matvecUnroll ?? d.unroll, subgroup: d.subgroup };
+    const sg = this.#qmatvecSubgroup(32) === 32;
+    const d = q8DefaultShape(bits, planes, sg, n, k);
+    // a tuned split keeps one subgroup a row (the wide default slots need the default workgroup)
+    if (t.matvecWorkgroup === null && t.matvecRows === null && t.matvecUnroll === null) return d;
+    return { wg: t.matvecWorkgroup ?? d.wg, tpr: 32, rows: t.matvecRows ?? d.rows, unroll: t.matvecUnroll ?? d.unroll, subgroup: sg };
   }
 
   /**
@@ -975,8 +985,8 @@ export class WebGPUBackend implements Backend {
     if (act !== 'f32' && isQ8Bits(w.bits) && n > 0 && k > 0) {
       const planes: ActivationPlanes = act === 'int8' ? 1 : 2;
       const [xq, xd] = this.#quantizeActivations(x, inputs[3]!, w.bits, planes);
-      const s = this.q8Shape(w.bits, planes, n);
-      const stage = this.tuning.stageActivations && qmatvecQ8SharedBytes(planes, s, k / 32) <= this.#limits.maxComputeWorkgroupStorageSize ? k / 32 : 0;
+      const s = this.q8Shape(w.bits, planes, n, k);
+      const stage = this.tuning.stageActivations && k / 32 <= STAGE_MAX_BLOCKS && s.rows <= 2 && qmatvecQ8SharedBytes(planes, s, k / 32) <= this.#limits.maxComputeWorkgroupStorageSize ? k / 32 : 0;
       this.#run(qmatvecQ8Key(w.bits, w.symmetric, planes, s, stage), () => qmatvecQ8Kernel(w.bits as Q8Bits, w.symmetric, planes, s, stage), [inputs[0]!, inputs[1]!, inputs[2]!, xq, xd, so], [n, k, w.groupSize / 32, asym], null, Math.ceil(n / q8RowsPerGroup(s)));
       return out;
     }

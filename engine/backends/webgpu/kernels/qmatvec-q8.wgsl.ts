@@ -123,8 +123,12 @@ export interface Q8Shape {
  * then serves twice the weights, which measured 24.5 → 22.8 µs (28672×4096) and 10.7 → 9.0 µs (16384×2048)
  * inside a chain of dependent dispatches on an H200 (bench-results/gpu-gemv-decode.json).
  */
-export function q8DefaultShape(bits: Q8Bits, planes: ActivationPlanes, subgroup: boolean, n = 0): Q8Shape {
+export function q8DefaultShape(bits: Q8Bits, planes: ActivationPlanes, subgroup: boolean, n = 0, k = 0): Q8Shape {
   const pair = planes === 2 && bits !== 8;
+  // long rows (a down projection, K ≥ 8192): 128 invocations a row, reduced in workgroup memory, so each walks
+  // 4× fewer blocks one after another — 18.5 → 13.5 µs (4096×14336) and 10.9 → 7.2 µs (2048×8192) in the chain
+  // on an H200 (bench-results/gpu-gemv-long-k.log)
+  if (pair && bits === 4 && k >= 8192) return { wg: 128, tpr: 128, rows: 4, unroll: 1, subgroup: false };
   if (pair && bits === 4 && n >= 16384) return { wg: 128, tpr: 32, rows: 4, unroll: 2, subgroup };
   return { wg: 128, tpr: 32, rows: pair ? 2 : 1, unroll: pair ? 1 : 4, subgroup };
 }
