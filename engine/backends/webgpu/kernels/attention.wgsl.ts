@@ -126,7 +126,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let d = d0 + lid % min(DH, 256u);
     var a = 0.0;
     if (g < G && d < DH) {
-      for (var j = g; j < count; j = j + G) { a = a + ps[j] * v[vbase + j * DH + d]; }
+      // four keys a turn, their loads issued together: one memory latency per four keys, not per key
+      var j = g;
+      for (; j + 3u * G < count; j = j + 4u * G) {
+        let v0 = v[vbase + j * DH + d];
+        let v1 = v[vbase + (j + G) * DH + d];
+        let v2 = v[vbase + (j + 2u * G) * DH + d];
+        let v3 = v[vbase + (j + 3u * G) * DH + d];
+        a = a + ps[j] * v0 + ps[j + G] * v1 + ps[j + 2u * G] * v2 + ps[j + 3u * G] * v3;
+      }
+      for (; j < count; j = j + G) { a = a + ps[j] * v[vbase + j * DH + d]; }
     }
     if (g < G) { accs[g * min(DH, 256u) + lid % min(DH, 256u)] = a; }
     workgroupBarrier();
