@@ -152,6 +152,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   };
 }
 
+/** Chunk weights the combine keeps in workgroup memory (beyond them it recomputes each). */
+const COMBINE_WEIGHTS = 256;
+
 /**
  * Pass 2: merges the chunk states of each (t, h) into out [T, Hq, Dh] = Σ acc_c e^(m_c − M) / Σ l_c e^(m_c − M).
  * With `quant` (Dh % 32 == 0) it also writes out quantized for the int8-activation GEMV that reads it next
@@ -168,6 +171,8 @@ export function attentionCombineKernel(dh: number, quant: { bits: Q8Bits; planes
 @group(0) @binding(2) var<storage, read_write> o: array<f32>;
 ${quant ? `${quantizedOutputsWgsl(3)}
 var<workgroup> ov: array<f32, ${dh}>;` : ''}
+var<workgroup> red: array<f32, 64>;
+var<workgroup> wts: array<f32, ${COMBINE_WEIGHTS}>;
 ${WG_INDEX}
 const DH: u32 = ${dh}u;
 @compute @workgroup_size(64)
@@ -175,24 +180,46 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let th = wgIndex(wid, nwg);
   if (th >= p.t * p.hq) { return; }
   let base = th * p.chunks * (DH + 2u);
+  // the chunks' maxima and sums are read in parallel (a loop over chunks per invocation was a chain of
+  // dependent loads), each chunk's weight e^(m_c − M) kept in workgroup memory for the first ${COMBINE_WEIGHTS}
   var mx = -3.0e38;
-  for (var c = 0u; c < p.chunks; c = c + 1u) {
+  for (var c = lid; c < p.chunks; c = c + 64u) {
     let rec = base + c * (DH + 2u);
     if (part[rec + 1u] > 0.0) { mx = max(mx, part[rec]); }
   }
+  red[lid] = mx;
+  workgroupBarrier();
+  for (var o = 32u; o > 0u; o = o >> 1u) { if (lid < o) { red[lid] = max(red[lid], red[lid + o]); } workgroupBarrier(); }
+  mx = red[0];
+  workgroupBarrier();
   var l = 0.0;
-  for (var c = 0u; c < p.chunks; c = c + 1u) {
+  for (var c = lid; c < p.chunks; c = c + 64u) {
     let rec = base + c * (DH + 2u);
     let lc = part[rec + 1u];
-    if (lc > 0.0) { l = l + lc * exp(part[rec] - mx); }
+    let w = select(0.0, exp(part[rec] - mx), lc > 0.0);
+    if (c < ${COMBINE_WEIGHTS}u) { wts[c] = w; }
+    l = l + lc * w;
   }
-  let inv = 1.0 / l;
+  red[lid] = l;
+  workgroupBarrier();
+  for (var o = 32u; o > 0u; o = o >> 1u) { if (lid < o) { red[lid] = red[lid] + red[lid + o]; } workgroupBarrier(); }
+  let inv = 1.0 / red[0];
   for (var d = lid; d < DH; d = d + 64u) {
     var a = 0.0;
-    for (var c = 0u; c < p.chunks; c = c + 1u) {
+    var c = 0u;
+    for (; c + 3u < min(p.chunks, ${COMBINE_WEIGHTS}u); c = c + 4u) {
+      let rec = base + c * (DH + 2u) + 2u + d;
+      let a0 = part[rec];
+      let a1 = part[rec + DH + 2u];
+      let a2 = part[rec + 2u * (DH + 2u)];
+      let a3 = part[rec + 3u * (DH + 2u)];
+      a = a + a0 * wts[c] + a1 * wts[c + 1u] + a2 * wts[c + 2u] + a3 * wts[c + 3u];
+    }
+    for (; c < p.chunks; c = c + 1u) {
       let rec = base + c * (DH + 2u);
       let lc = part[rec + 1u];
-      if (lc > 0.0) { a = a + part[rec + 2u + d] * exp(part[rec] - mx); }
+      let w = select(select(0.0, exp(part[rec] - mx), lc > 0.0), wts[min(c, ${COMBINE_WEIGHTS - 1}u)], c < ${COMBINE_WEIGHTS}u);
+      a = a + part[rec + 2u + d] * w;
     }
     o[th * DH + d] = a * inv;${quant ? ' ov[d] = a * inv;' : ''}
   }${quant ? `
