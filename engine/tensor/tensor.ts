@@ -36,7 +36,8 @@ export class Tensor {
     this.backend = backend;
     this.#shared = 'refs' in storage ? storage : { handle: storage, refs: 0 };
     this.#shared.refs++;
-    this.shape = Object.freeze([...shape]);
+    // a shape that is already frozen (another tensor's) is shared, not copied: ops pass x.shape along every step
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
     this.dtype = dtype;
   }
 

@@ -36,6 +36,7 @@ export function bucketSize(bytes: number, cap = Infinity): number {
  */
 export class BufferPool {
   #free = new Map<number, GPUStorage[]>();
+  #buckets = new Map<number, number>();
   #all: GPUStorage[] = [];
   #nextId = 1;
   created = 0;
@@ -50,7 +51,12 @@ export class BufferPool {
   ) {}
 
   acquire(bytes: number): GPUStorage {
-    const size = bucketSize(bytes, this.cap);
+    // a decode step asks for the same few sizes every time: their buckets are looked up, not recomputed
+    let size = this.#buckets.get(bytes);
+    if (size === undefined) {
+      size = bucketSize(bytes, this.cap);
+      if (this.#buckets.size < 4096) this.#buckets.set(bytes, size);
+    }
     const list = this.#free.get(size);
     const hit = list?.pop();
     if (hit) {
