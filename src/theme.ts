@@ -22,6 +22,16 @@ const tokens = (pick: (light: string, dark: string) => string) =>
  * container can also force one with `--accel-color-scheme: dark` (or `light`), e.g. behind its own theme
  * switch; browsers without light-dark() fall back to a prefers-color-scheme media query.
  */
+/** Every element is a block and honours the `hidden` attribute (an element's own :host rules come after). */
+export const hostStyles = css`
+  :host {
+    display: block;
+  }
+  :host([hidden]) {
+    display: none;
+  }
+`;
+
 export const themeTokens = css`
   :host {
     --_radius: var(--accel-radius, 8px);

@@ -1,16 +1,13 @@
 import { css } from 'lit';
-import { buttonStyles, themeTokens } from '../../src/theme.js';
+import { buttonStyles, hostStyles, themeTokens } from '../../src/theme.js';
 
 export const styles = [
+  hostStyles,
   themeTokens,
   buttonStyles,
   css`
     :host {
-      display: block;
       container-type: inline-size;
-    }
-    :host([hidden]) {
-      display: none;
     }
     [part~='base'] {
       background: var(--_bg);

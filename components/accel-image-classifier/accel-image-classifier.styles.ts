@@ -1,16 +1,11 @@
 import { css } from 'lit';
-import { buttonStyles, themeTokens } from '../../src/theme.js';
+import { buttonStyles, hostStyles, themeTokens } from '../../src/theme.js';
 
 export const styles = [
+  hostStyles,
   themeTokens,
   buttonStyles,
   css`
-    :host {
-      display: block;
-    }
-    :host([hidden]) {
-      display: none;
-    }
     [part~='base'] {
       background: var(--_card-bg);
       border: 1px solid var(--_border);

@@ -1,15 +1,10 @@
 import { css } from 'lit';
-import { themeTokens } from '../../src/theme.js';
+import { hostStyles, themeTokens } from '../../src/theme.js';
 
 export const styles = [
+  hostStyles,
   themeTokens,
   css`
-    :host {
-      display: block;
-    }
-    :host([hidden]) {
-      display: none;
-    }
     [part~='base'] {
       display: flex;
       flex-direction: column;
