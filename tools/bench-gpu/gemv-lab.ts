@@ -191,7 +191,7 @@ async function main(): Promise<void> {
 
   // --shapes decode: the int4 GEMVs of a fused Llama-3.1-8B and Llama-3.2-1B decode step (qkv, o, gate/up, down)
   const shapes: [Q8Bits, number, number][] = args.includes('--shapes') && args[args.indexOf('--shapes') + 1] === 'decode'
-    ? (args.includes('--long-k') ? [[4, 4096, 14336], [4, 2048, 8192]] : [[4, 6144, 4096], [4, 4096, 4096], [4, 28672, 4096], [4, 4096, 14336], [4, 3072, 2048], [4, 2048, 2048], [4, 16384, 2048], [4, 2048, 8192]])
+    ? (args.includes('--long-k') ? (args.includes('--tall') ? [[4, 28672, 4096], [4, 16384, 2048]] : [[4, 4096, 14336], [4, 2048, 8192]]) : [[4, 6144, 4096], [4, 4096, 4096], [4, 28672, 4096], [4, 4096, 14336], [4, 3072, 2048], [4, 2048, 2048], [4, 16384, 2048], [4, 2048, 8192]])
     : [[4, 4096, 4096], [4, 14336, 4096], [4, 4096, 14336], [8, 4096, 4096], [8, 14336, 4096], [2, 4096, 4096]];
   for (const [bits, n, k] of shapes) {
     if (only && !only.includes(`${bits}:${n}x${k}`)) continue;
@@ -295,7 +295,7 @@ async function main(): Promise<void> {
       const configs = args.includes('--sweep')
         ? args.includes('--long-k')
           // long K: more invocations per row, fewer serial turns per invocation
-          ? [[d.wg, d.tpr, d.rows, d.unroll], [128, 64, 2, 1], [128, 128, 2, 1], [128, 128, 1, 2], [256, 128, 2, 1], [256, 256, 1, 1], [128, 128, 4, 1], [256, 64, 2, 2]]
+          ? [[d.wg, d.tpr, d.rows, d.unroll], [128, 64, 2, 1], [128, 128, 2, 1], [128, 128, 1, 2], [256, 128, 2, 1], [256, 256, 1, 1], [128, 128, 4, 1], [256, 64, 2, 2], [128, 64, 4, 1], [128, 32, 8, 1], [256, 64, 4, 1], [128, 64, 8, 1]]
           : [[128, 32, 1, 4], [128, 32, 1, 2], [128, 32, 2, 2], [128, 32, 2, 1], [128, 32, 4, 1], [128, 32, 4, 2], [128, 32, 8, 1], [64, 32, 2, 1], [64, 32, 4, 1], [256, 32, 1, 4], [256, 32, 2, 1], [256, 32, 4, 1], [256, 32, 8, 1]]
         : [[d.wg, d.tpr, d.rows, d.unroll]];
       for (const [wg, tpr, rows, unroll] of configs) {
