@@ -145,7 +145,7 @@ export class WebGPUBackend implements Backend {
    * A running kernel profile (startProfile): the kernel key of each timed dispatch, in order, and the two
    * timestamp queries whose difference is its time; `next` is the next free query.
    */
-  #profile: { querySet: GPUQuerySet; queries: number; mode: ProfileMode; keys: string[]; stamps: number[]; next: number; pass: GPUComputePassEncoder | null } | null = null;
+  #profile: Profile | null = null;
   /** Serial of the batch being recorded; buffers remember the batch that last touched them. */
   #batch = 0;
   #allocated = 0;
@@ -607,12 +607,12 @@ export class WebGPUBackend implements Backend {
     const sx = this.#f32(op, qkv);
     const sk = this.#f32(op, kCache);
     const sv = this.#f32(op, vCache);
-    const { t, hq, hkv, dh, rotaryDim, interleaved, s } = qkvRopeDims(qkv.shape, kCache.shape, vCache.shape, opts);
+    const { t, hq, dh, rotaryDim, interleaved } = qkvRopeDims(qkv.shape, kCache.shape, vCache.shape, opts);
     if (t !== 1) throw new InvalidArgumentError(`attentionRope: decodes one token (qkv [1, …]), got ${t} rows; use qkvRope and attention`);
     if (this.#lastQx?.src === sk || this.#lastQx?.src === sv) this.#dropQuantizedActivations();
     const freqs = this.#ropeFrequencies(opts, rotaryDim);
-    const dims = { t, hq, dh, hkv, s, past: opts.pos0, scale: 1 / Math.sqrt(dh), causal: true };
-    return this.#attend([1, hq, dh], sx, sk, sv, dims, { freqs, rd: rotaryDim, interleaved });
+    const dims = attentionDims([t, hq, dh], kCache.shape, vCache.shape, { past: opts.pos0 });
+    return this.#attend([t, hq, dh], sx, sk, sv, dims, { freqs, rd: rotaryDim, interleaved });
   }
 
   /** Split-K attention: partial chunks, then their combine (rope: q and this step's k, v come from qkv). */
@@ -1107,11 +1107,7 @@ export class WebGPUBackend implements Backend {
     const prof = this.#profile !== null && this.#profile.mode !== 'pass' && this.#profile.next + 2 <= this.#profile.queries ? this.#profile : null;
     let pass: GPUComputePassEncoder;
     if (prof?.mode === 'dispatch') {
-      const i = prof.next;
-      prof.next += 2;
-      prof.keys.push(key);
-      prof.stamps.push(i, i + 1);
-      this.#pass = pass = this.#endPass().beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 } });
+      this.#pass = pass = this.#endPass().beginComputePass({ timestampWrites: timedPass(prof, key) });
     } else {
       pass = this.#computePass();
     }
@@ -1142,13 +1138,7 @@ export class WebGPUBackend implements Backend {
     if (this.#pass) return this.#pass;
     this.#encoder ??= this.device.createCommandEncoder();
     const prof = this.#profile?.mode === 'pass' && this.#profile.next + 2 <= this.#profile.queries ? this.#profile : null;
-    if (prof) {
-      const i = prof.next;
-      prof.next += 2;
-      prof.keys.push('pass');
-      prof.stamps.push(i, i + 1);
-    }
-    this.#pass = this.#encoder.beginComputePass(prof ? { timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: prof.next - 2, endOfPassWriteIndex: prof.next - 1 } } : undefined);
+    this.#pass = this.#encoder.beginComputePass(prof ? { timestampWrites: timedPass(prof, 'pass') } : undefined);
     return this.#pass;
   }
 
@@ -1171,6 +1161,27 @@ export class WebGPUBackend implements Backend {
     this.#batch++;
     this.#stats.submits++;
   }
+}
+
+/** A running profile: the key of each timed item, the two queries that time it, and the next free query. */
+interface Profile {
+  querySet: GPUQuerySet;
+  queries: number;
+  mode: ProfileMode;
+  keys: string[];
+  stamps: number[];
+  next: number;
+  /** in-pass: the pass whose opening timestamp is written. */
+  pass: GPUComputePassEncoder | null;
+}
+
+/** Claims two queries of the profile for a pass timed whole under `key`, as a pass's timestampWrites. */
+function timedPass(prof: Profile, key: string): GPUComputePassTimestampWrites {
+  const i = prof.next;
+  prof.next += 2;
+  prof.keys.push(key);
+  prof.stamps.push(i, i + 1);
+  return { querySet: prof.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 };
 }
 
 /** A node of the bind group cache: the group for the ids on the path here, and the next id's nodes. */
