@@ -124,6 +124,7 @@ export async function handleOpenAIFault(req, res) {
     res.write(bytes);
     await sleep(2);
   };
+  const flushed = () => new Promise((r) => (res.destroyed ? r() : res.write('', () => r())));
   const event = (obj, eol = '\n') => `data: ${JSON.stringify(obj)}${eol}${eol}`;
 
   if (scenario.startsWith('echo-')) {
@@ -173,8 +174,13 @@ export async function handleOpenAIFault(req, res) {
   } else if (scenario === 'drop') {
     await send(event(chunkJson(chat, 0, WORDS[0])));
     await send(event(chunkJson(chat, 1, WORDS[1])));
+    // A browser errors the body stream on the drop and discards chunks it had queued but not yet handed to
+    // the reader (Streams spec, controller.error), so the two whole events get time to be read first.
+    await flushed();
+    await sleep(150);
     const next = event(chunkJson(chat, 2, WORDS[2]));
     await send(next.slice(0, 25));
+    await flushed();
     finished = true;
     res.socket?.destroy();
     return;
