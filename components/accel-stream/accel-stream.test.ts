@@ -98,12 +98,18 @@ describe('<accel-model> + <accel-stream> on the shipped model (in-thread engine)
     </div>`);
     const stream = root.querySelector('accel-stream')!;
     let count = 0;
+    let pausedAt!: () => void;
+    const paused = new Promise<void>((r) => (pausedAt = r));
     stream.addEventListener('accel-token', () => {
       count++;
-      if (count === 2) stream.pause();
+      if (count === 2) {
+        stream.pause();
+        pausedAt();
+      }
     });
     const run = stream.generate('The sea');
-    await new Promise((r) => setTimeout(r, 400));
+    await paused;
+    await new Promise((r) => setTimeout(r, 100));
     const whilePaused = count;
     expect(stream.paused).to.equal(true);
     await new Promise((r) => setTimeout(r, 300));
