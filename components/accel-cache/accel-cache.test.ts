@@ -73,14 +73,17 @@ describe('<accel-cache> on the real cache', function () {
     const el = await fixture<AccelCache>(html`<accel-cache></accel-cache>`);
     await oneEvent(el, 'accel-cache-listed');
     await el.updateComplete;
+    // Chromium derives the quota from the disk's free space, so a second estimate can differ by what other
+    // processes wrote meanwhile: the element's figure is compared within 1 %, and what it shows exactly.
     const est = await navigator.storage.estimate();
-    expect(el.usage!.quota).to.equal(est.quota);
+    const quota = el.usage!.quota!;
+    expect(quota).to.be.closeTo(est.quota!, est.quota! * 0.01);
     expect(el.usage!.store).to.equal('cache-api');
     const text = root(el).querySelector('[part~="usage-text"]')!.textContent!.replace(/\s+/g, ' ');
-    expect(text).to.contain(`of its ${formatBytes(est.quota!)} quota`);
+    expect(text).to.contain(`of its ${formatBytes(quota)} quota`);
     expect(text).to.contain(`${formatBytes(el.usage!.bytes)} of models in ${sizes.size} files`);
     const fill = root(el).querySelector<HTMLElement>('[part~="meter-fill"]')!;
-    expect(parseFloat(fill.style.width)).to.be.closeTo((el.usage!.usage! / est.quota!) * 100, 1e-6);
+    expect(parseFloat(fill.style.width)).to.be.closeTo((el.usage!.usage! / quota) * 100, 1e-6);
     expect(root(el).querySelector('[part~="persistence"]')!.getAttribute('data-persisted')).to.equal(String(await navigator.storage.persisted()));
   });
 
