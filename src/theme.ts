@@ -16,12 +16,6 @@ const PALETTE: readonly (readonly [string, string, string, string])[] = [
 const tokens = (pick: (light: string, dark: string) => string) =>
   unsafeCSS(PALETTE.map(([token, prop, light, dark]) => `--_${token}: var(--accel-${prop}, ${pick(light, dark)});`).join('\n'));
 
-/**
- * Design tokens shared by every element. Each reads an `--accel-*` custom property, so a page themes
- * all elements at once. Light and dark follow prefers-color-scheme through light-dark(), so a page or a
- * container can also force one with `--accel-color-scheme: dark` (or `light`), e.g. behind its own theme
- * switch; browsers without light-dark() fall back to a prefers-color-scheme media query.
- */
 /** Every element is a block and honours the `hidden` attribute (an element's own :host rules come after). */
 export const hostStyles = css`
   :host {
@@ -32,6 +26,12 @@ export const hostStyles = css`
   }
 `;
 
+/**
+ * Design tokens shared by every element. Each reads an `--accel-*` custom property, so a page themes
+ * all elements at once. Light and dark follow prefers-color-scheme through light-dark(), so a page or a
+ * container can also force one with `--accel-color-scheme: dark` (or `light`), e.g. behind its own theme
+ * switch; browsers without light-dark() fall back to a prefers-color-scheme media query.
+ */
 export const themeTokens = css`
   :host {
     --_radius: var(--accel-radius, 8px);
